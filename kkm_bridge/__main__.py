@@ -1,0 +1,3 @@
+from kkm_bridge.cli import main
+
+raise SystemExit(main())
