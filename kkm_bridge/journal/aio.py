@@ -1,0 +1,85 @@
+"""``AsyncJournal``: the same API as ``Journal`` for asyncio code, each call run in a worker thread.
+
+Why: every write ends in an fsync (synchronous=FULL). That is short, but on a slow disk it is milliseconds,
+and the HTTP server's event loop should keep serving other requests meanwhile. ``Journal`` is thread-safe,
+so ``asyncio.to_thread`` is all that is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from .models import AcceptOutcome, Job, JobResult, JobState, NewJob, PreflightFacts
+from .store import Journal
+
+__all__ = ["AsyncJournal"]
+
+
+class AsyncJournal:
+    """Wraps a ``Journal``; ``sync`` gives the underlying object for code that runs in threads already."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.sync = journal
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str], **kwargs: Any) -> AsyncJournal:
+        return cls(await asyncio.to_thread(Journal.open, path, **kwargs))
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.sync.close)
+
+    async def accept(self, job: NewJob) -> AcceptOutcome:
+        return await asyncio.to_thread(self.sync.accept, job)
+
+    async def claim_next(self, device_id: str) -> Job | None:
+        return await asyncio.to_thread(self.sync.claim_next, device_id)
+
+    async def record_preflight(self, job_id: str, facts: PreflightFacts) -> Job:
+        return await asyncio.to_thread(self.sync.record_preflight, job_id, facts)
+
+    async def complete(self, job_id: str, result: JobResult | Mapping[str, Any]) -> Job:
+        return await asyncio.to_thread(self.sync.complete, job_id, result)
+
+    async def fail(self, job_id: str, code: str, message: str) -> Job:
+        return await asyncio.to_thread(self.sync.fail, job_id, code, message)
+
+    async def requeue(self, job_id: str) -> Job:
+        return await asyncio.to_thread(self.sync.requeue, job_id)
+
+    async def get(self, job_id: str) -> Job:
+        return await asyncio.to_thread(self.sync.get, job_id)
+
+    async def find_by_key(self, idempotency_key: str, *, scope: str | None = None) -> Job | None:
+        return await asyncio.to_thread(self.sync.find_by_key, idempotency_key, scope=scope)
+
+    async def find_by_order_id(
+        self, order_id: str, *, scope: str | None = None, kind: str | None = None
+    ) -> Job | None:
+        return await asyncio.to_thread(self.sync.find_by_order_id, order_id, scope=scope, kind=kind)
+
+    async def list_jobs(
+        self,
+        *,
+        device_id: str | None = None,
+        shift: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        state: JobState | Iterable[JobState] | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Job]:
+        return await asyncio.to_thread(
+            self.sync.list_jobs, device_id=device_id, shift=shift, since=since, until=until, state=state,
+            kind=kind, limit=limit, offset=offset,
+        )
+
+    async def in_flight(self, device_id: str | None = None) -> list[Job]:
+        return await asyncio.to_thread(self.sync.in_flight, device_id)
+
+    async def counts(self, device_id: str | None = None) -> dict[JobState, int]:
+        return await asyncio.to_thread(self.sync.counts, device_id)
