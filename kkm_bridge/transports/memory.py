@@ -1,0 +1,84 @@
+"""An in-process byte pipe with the Transport interface.
+
+Two connected ends: bytes written to one are read from the other. It is what an in-process
+device (the `sim://` simulator) or a test needs to talk to the driver without an OS device,
+with the same semantics as a real link: deadlines, `Disconnected` when the other end closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from kkm_bridge.transports.base import Deadline, Transport, timeout_error
+from kkm_bridge.transports.errors import Disconnected
+
+logger = logging.getLogger(__name__)
+
+
+class MemoryTransport(Transport):
+    """One end of a `memory_pipe()`.
+
+    Writing while the other end is not open raises Disconnected; reading raises it once the
+    other end has closed and everything it sent has been read.
+    """
+
+    def __init__(self, address: str) -> None:
+        super().__init__(address)
+        self.peer: MemoryTransport | None = None
+        self._incoming = bytearray()
+        self._arrived = asyncio.Event()
+        self._open = False
+        self._peer_closed = False
+
+    @property
+    def connected(self) -> bool:
+        return self._open
+
+    async def connect(self, deadline: Deadline = None) -> None:
+        if self.peer is None:
+            raise Disconnected(f"{self.address}: not part of a pipe")
+        self._open = True
+        self._peer_closed = False
+
+    async def close(self) -> None:
+        if not self._open:
+            return
+        self._open = False
+        peer = self.peer
+        if peer is not None:
+            peer._peer_closed = True
+            peer._arrived.set()
+
+    def _deliver(self, data: bytes) -> None:
+        self._incoming += data
+        self._arrived.set()
+
+    async def _write(self, data: bytes, deadline: Deadline) -> None:
+        peer = self.peer
+        if peer is None or self._peer_closed or not peer._open:
+            self._open = False
+            raise Disconnected(f"{self.address}: the other end closed")
+        peer._deliver(data)
+
+    async def _read_some(self, max_bytes: int, deadline: Deadline) -> bytes:
+        while not self._incoming:
+            if self._peer_closed:
+                self._open = False
+                raise Disconnected(f"{self.address}: the other end closed")
+            self._arrived.clear()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._arrived.wait()
+            except TimeoutError:
+                raise timeout_error(self.address, "receive data") from None
+        data = bytes(self._incoming)
+        self._incoming.clear()
+        return data
+
+
+def memory_pipe(address_a: str = "memory://a", address_b: str = "memory://b") -> tuple[MemoryTransport, MemoryTransport]:
+    """Two linked, not yet connected ends. Call `connect()` on both before use."""
+    a, b = MemoryTransport(address_a), MemoryTransport(address_b)
+    a.peer, b.peer = b, a
+    return a, b
