@@ -1,0 +1,207 @@
+"""construct field types shared by the command layouts: text in the ATOL code page, BCD dates.
+
+Each adapter also emits source for construct's compiler (`_emitparse`/`_emitbuild`), so compiled
+layouts stay compiled end to end instead of calling back into the interpreted adapter. Because compiled
+construct code does not check for short reads, `commands` checks payload lengths before parsing.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+import construct as c
+
+from ..errors import ProtocolError
+from .codepage import decode_text, encode_text
+
+__all__ = [
+    "AsciiText",
+    "AtolText",
+    "BcdDate",
+    "BcdDateTime",
+    "GreedyAtolText",
+    "GreedyUtf8",
+    "date_from_bcd",
+    "date_to_bcd",
+    "datetime_from_bcd",
+    "datetime_to_bcd",
+    "fixed_text_decode",
+    "fixed_text_encode",
+    "GreedyAscii",
+    "greedy_text_decode",
+    "greedy_text_encode",
+]
+
+_IMPORT = "from protocols.atol.fields import *"
+
+
+def fixed_text_encode(value: str, width: int, encoding: str) -> bytes:
+    """Text -> exactly `width` bytes, NUL-padded; ProtocolError if it is longer."""
+    raw = encode_text(value) if encoding == "atol" else _encode_plain(value, encoding)
+    if len(raw) > width:
+        raise ProtocolError(f"text longer than {width} bytes: {value!r}")
+    return raw + bytes(width - len(raw))
+
+
+def fixed_text_decode(raw: bytes, encoding: str) -> str:
+    """NUL-padded bytes -> text (trailing NULs stripped)."""
+    raw = bytes(raw).rstrip(b"\x00")
+    return decode_text(raw) if encoding == "atol" else _decode_plain(raw, encoding)
+
+
+def _encode_plain(value: str, encoding: str) -> bytes:
+    try:
+        return value.encode(encoding)
+    except UnicodeEncodeError as exc:
+        raise ProtocolError(f"text not encodable as {encoding}: {value!r}") from None
+
+
+def _decode_plain(raw: bytes, encoding: str) -> str:
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError:
+        raise ProtocolError(f"bytes are not valid {encoding}: {raw[:16].hex(' ')}") from None
+
+
+def greedy_text_encode(value: str, encoding: str) -> bytes:
+    return encode_text(value) if encoding == "atol" else _encode_plain(value, encoding)
+
+
+def greedy_text_decode(raw: bytes, encoding: str) -> str:
+    return decode_text(raw) if encoding == "atol" else _decode_plain(bytes(raw), encoding)
+
+
+class _FixedText(c.Adapter):  # type: ignore[misc]
+    def __init__(self, width: int, encoding: str) -> None:
+        super().__init__(c.Bytes(width))
+        self.width = width
+        self.encoding = encoding
+
+    def _decode(self, obj: bytes, context: Any, path: str) -> str:
+        return fixed_text_decode(obj, self.encoding)
+
+    def _encode(self, obj: str, context: Any, path: str) -> bytes:
+        return fixed_text_encode(obj, self.width, self.encoding)
+
+    def _emitparse(self, code: Any) -> str:
+        code.append(_IMPORT)
+        return f"fixed_text_decode(io.read({self.width}), {self.encoding!r})"
+
+    def _emitbuild(self, code: Any) -> str:
+        code.append(_IMPORT)
+        return f"(io.write(fixed_text_encode(obj, {self.width}, {self.encoding!r})), obj)[1]"
+
+
+class _GreedyText(c.Adapter):  # type: ignore[misc]
+    def __init__(self, encoding: str) -> None:
+        super().__init__(c.GreedyBytes)
+        self.encoding = encoding
+
+    def _decode(self, obj: bytes, context: Any, path: str) -> str:
+        return greedy_text_decode(obj, self.encoding)
+
+    def _encode(self, obj: str, context: Any, path: str) -> bytes:
+        return greedy_text_encode(obj, self.encoding)
+
+    def _emitparse(self, code: Any) -> str:
+        code.append(_IMPORT)
+        return f"greedy_text_decode(io.read(), {self.encoding!r})"
+
+    def _emitbuild(self, code: Any) -> str:
+        code.append(_IMPORT)
+        return f"(io.write(greedy_text_encode(obj, {self.encoding!r})), obj)[1]"
+
+
+def AtolText(width: int) -> _FixedText:  # noqa: N802
+    """Fixed-width, NUL-padded text in the ATOL code page (e.g. the 64-byte item name in E6)."""
+    return _FixedText(width, "atol")
+
+
+def AsciiText(width: int) -> _FixedText:  # noqa: N802
+    """Fixed-width, NUL-padded ASCII (FN numbers and versions in A4 replies)."""
+    return _FixedText(width, "ascii")
+
+
+GreedyAtolText = _GreedyText("atol")
+"""The rest of the payload as ATOL-code-page text (print line 4C, device name in A5)."""
+GreedyUtf8 = _GreedyText("utf-8")
+"""The rest of the payload as UTF-8 (barcode data in C1)."""
+GreedyAscii = _GreedyText("ascii")
+
+
+def _bcd_byte(value: int) -> int:
+    return (value // 10) << 4 | value % 10
+
+
+def _from_bcd_byte(byte: int) -> int:
+    hi, lo = byte >> 4, byte & 0x0F
+    if hi > 9 or lo > 9:
+        raise ProtocolError(f"not a BCD byte: {byte:#04x}")
+    return hi * 10 + lo
+
+
+def date_to_bcd(value: _dt.date, order: str) -> bytes:
+    """A date as BCD bytes in `order` ("dmy" for 64, "ymd" for 3F); years 2000..2099 only."""
+    if not 2000 <= value.year <= 2099:
+        raise ProtocolError(f"year out of range 2000..2099: {value.year}")
+    parts = {"d": value.day, "m": value.month, "y": value.year - 2000}
+    return bytes(_bcd_byte(parts[k]) for k in order)
+
+
+def date_from_bcd(raw: bytes, order: str) -> _dt.date:
+    parts = {k: _from_bcd_byte(b) for k, b in zip(order, raw)}
+    try:
+        return _dt.date(2000 + parts["y"], parts["m"], parts["d"])
+    except ValueError as exc:
+        raise ProtocolError(f"invalid date {bytes(raw).hex(' ')}: {exc}") from None
+
+
+def datetime_to_bcd(value: _dt.datetime, order: str) -> bytes:
+    """Date then time (hh mm ss) as BCD; date part in `order`."""
+    return date_to_bcd(value, order) + bytes(
+        (_bcd_byte(value.hour), _bcd_byte(value.minute), _bcd_byte(value.second))
+    )
+
+
+def datetime_from_bcd(raw: bytes, order: str) -> _dt.datetime:
+    day = date_from_bcd(raw[:3], order)
+    hour, minute, second = (_from_bcd_byte(b) for b in raw[3:6])
+    try:
+        return _dt.datetime(day.year, day.month, day.day, hour, minute, second)
+    except ValueError as exc:
+        raise ProtocolError(f"invalid time {bytes(raw[3:6]).hex(' ')}: {exc}") from None
+
+
+class _BcdDate(c.Adapter):  # type: ignore[misc]
+    def __init__(self, order: str, with_time: bool) -> None:
+        super().__init__(c.Bytes(6 if with_time else 3))
+        self.order = order
+        self.with_time = with_time
+
+    def _decode(self, obj: bytes, context: Any, path: str) -> Any:
+        return datetime_from_bcd(obj, self.order) if self.with_time else date_from_bcd(obj, self.order)
+
+    def _encode(self, obj: Any, context: Any, path: str) -> bytes:
+        return datetime_to_bcd(obj, self.order) if self.with_time else date_to_bcd(obj, self.order)
+
+    def _emitparse(self, code: Any) -> str:
+        code.append(_IMPORT)
+        if self.with_time:
+            return f"datetime_from_bcd(io.read(6), {self.order!r})"
+        return f"date_from_bcd(io.read(3), {self.order!r})"
+
+    def _emitbuild(self, code: Any) -> str:
+        code.append(_IMPORT)
+        fn = "datetime_to_bcd" if self.with_time else "date_to_bcd"
+        return f"(io.write({fn}(obj, {self.order!r})), obj)[1]"
+
+
+def BcdDate(order: str = "dmy") -> _BcdDate:  # noqa: N802
+    """3 BCD bytes of a date (2000..2099) in the given field order."""
+    return _BcdDate(order, with_time=False)
+
+
+def BcdDateTime(order: str = "dmy") -> _BcdDate:  # noqa: N802
+    """6 BCD bytes: date in the given order, then hh mm ss."""
+    return _BcdDate(order, with_time=True)
