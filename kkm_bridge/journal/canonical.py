@@ -29,8 +29,9 @@ from typing import Any
 
 __all__ = ["canonicalize", "canonical_json", "body_hash", "decimal_text", "to_json_text", "from_json_text"]
 
-# Bounds the size of a normalised number's text: a body with 1e999999 must not turn into a megabyte string.
-_MAX_EXPONENT = 64
+# Bounds the size of a normalised number's text (every finite float fits: |exponent| <= 324), so a body with
+# Decimal("1e999999") cannot turn into a megabyte string.
+_MAX_EXPONENT = 400
 
 
 def decimal_text(value: int | float | Decimal) -> str:
