@@ -297,7 +297,8 @@ class Journal:
 
     @staticmethod
     def _fetch(conn: sqlite3.Connection, where: str, params: Iterable[Any]) -> sqlite3.Row | None:
-        return conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE {where}", tuple(params)).fetchone()
+        row: sqlite3.Row | None = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE {where}", tuple(params)).fetchone()
+        return row
 
     def _transition(
         self, job_id: str, to_state: JobState, sets: Mapping[str, Any], *, conn: sqlite3.Connection, now: int
@@ -549,7 +550,8 @@ class Journal:
         limit: int = 100,
         offset: int = 0,
     ) -> list[Job]:
-        """History, newest first. ``since`` is inclusive and ``until`` exclusive, on the creation time;
+        """History, newest first. ``since`` is inclusive and ``until`` exclusive, on the time the job was
+        accepted (not the device's fiscal date-time, which is in the result);
         ``shift`` matches the shift number of the fiscal result (done jobs). ``limit`` is capped at
         ``MAX_LIST_LIMIT``."""
         where: list[str] = []
@@ -583,7 +585,8 @@ class Journal:
 
     def in_flight(self, device_id: str | None = None) -> list[Job]:
         """Jobs ``in_progress`` (oldest first): after a crash, exactly what recovery must resolve by asking
-        the device, using each job's pre-flight facts."""
+        the device, using each job's pre-flight facts. A job with ``preflight is None`` was claimed but its
+        commands were never sent (workers record pre-flight facts before sending), so it can be requeued."""
         if device_id is None:
             rows = self._read(f"SELECT {_COLUMNS} FROM jobs WHERE state = 'in_progress' ORDER BY seq")
         else:
