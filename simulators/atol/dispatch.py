@@ -1,0 +1,283 @@
+"""Application layer: an ADD payload in, the device's reply bytes out.
+
+`Dispatcher.execute(payload)` decodes `<password> <code> <params>` with `protocols.atol.commands`,
+checks the access password, calls the matching `Device` method and encodes the reply with the same
+command table, so the simulator and the driver cannot disagree about a byte. Failures become
+`55 <err> <ext>` (`ErrorReply`) and the task ends in the ERROR state:
+
+- an unknown command code -> INVALID_COMMAND (F2);
+- a known command with a malformed parameter block -> INVALID_LENGTH (14);
+- a wrong access password -> WRONG_PASSWORD (8C);
+- any refusal of the state machine -> its `DeviceError` code.
+
+Stored documents (`A4 45` / `A4 46`): `A4 45 <number>` answers `<document type: 2 LE> <TLV bytes: 2
+LE>` (the real layout is unknown, reference §3.3) with document types 2 shift open, 3 receipt, 5 shift
+close (the FFD numbers) and 101 cash in, 102 cash out (simulator-specific). Each `A4 46` then returns
+one TLV: 1040 number, 1012 date-time, 1038 shift, 1037 registration number, 1041 FN number, and for
+receipts 1042 receipt number, 1054 operation (1 sell, 2 sell return, 3 buy, 4 buy return), one 1059
+STLV per item (1030 name, 1079 price, 1023 quantity, 1043 amount, 1199 VAT code), 1020 total, 1031
+cash, 1081 electronic; cash documents 1020 amount; last 1077 fiscal sign (6 bytes, big-endian integer
+of the printed decimal sign). When the TLVs run out, `A4 46` fails with error 0x18 ("no more data").
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+from protocols.atol import commands as cmd
+from protocols.atol import tlv
+from protocols.errors import ProtocolError
+
+from . import codes
+from .codes import DeviceError
+from .device import Device
+from .fiscal_memory import DocumentKind, FiscalDocument
+
+#: FFD operation type (tag 1054) for each receipt type.
+OPERATION_TYPE = {1: 1, 2: 2, 4: 3, 5: 4}
+#: FFD VAT code (tag 1199) for each tax-table label; other labels carry the tax index itself.
+FFD_VAT_CODE = {"20": 1, "10": 2, "20/120": 3, "10/110": 4, "0": 5, "none": 6}
+DOCUMENT_TYPE = {
+    DocumentKind.SHIFT_OPEN: 2,
+    DocumentKind.RECEIPT: 3,
+    DocumentKind.SHIFT_CLOSE: 5,
+    DocumentKind.CASH_IN: 101,
+    DocumentKind.CASH_OUT: 102,
+}
+#: 3F interface byte: 1 RS-232, 4 USB, 6 Ethernet. Servers set it for their transport.
+INTERFACE_RS232, INTERFACE_USB, INTERFACE_ETHERNET = 1, 4, 6
+
+
+class Dispatcher:
+    """Turns payloads into `Device` calls and replies."""
+
+    def __init__(self, device: Device, dialect: cmd.Dialect = cmd.DEFAULT_DIALECT) -> None:
+        self.device = device
+        self.dialect = dialect
+        self.interface = INTERFACE_USB
+        self.executed: list[Any] = []  # decoded requests, in order (for tests and debugging)
+
+    def execute(self, payload: bytes) -> tuple[bool, bytes]:
+        device = self.device
+        try:
+            password, request = cmd.decode_request(payload, self.dialect)
+        except ProtocolError:
+            return False, self._error(self._decode_error_code(payload), 0)
+        self.executed.append(request)
+        try:
+            device.check_access(password)
+            reply = self.handle(request)
+        except DeviceError as exc:
+            return False, self._error(exc.code, exc.ext)
+        if not isinstance(request, cmd.LastError):
+            device.volatile.last_error = 0
+        return True, cmd.encode_reply(reply, self.dialect)
+
+    def _error(self, code: int, ext: int) -> bytes:
+        self.device.volatile.last_error = code
+        return cmd.encode_reply(cmd.ErrorReply(code, ext), self.dialect)
+
+    @staticmethod
+    def _decode_error_code(payload: bytes) -> int:
+        if len(payload) < 3:
+            return codes.INVALID_LENGTH
+        code: Any = payload[2]
+        if code == 0xA4:
+            if len(payload) < 4:
+                return codes.INVALID_LENGTH
+            code = (0xA4, payload[3])
+        try:
+            cmd.spec_for(code)
+        except ProtocolError:
+            return codes.INVALID_COMMAND
+        return codes.INVALID_LENGTH
+
+    # -- one handler per request type --------------------------------------------------------------
+
+    def handle(self, request: Any) -> Any:  # noqa: C901 - a flat table reads best here
+        d = self.device
+        if isinstance(request, cmd.DeviceState):
+            return self._device_state()
+        if isinstance(request, cmd.ShortState):
+            return cmd.ShortStateReply(
+                mode=d.volatile.mode, submode=d.volatile.submode, no_paper=not d.paper_present,
+                mechanical_error=d.cover_open,
+            )
+        if isinstance(request, cmd.DeviceType):
+            major, minor = d.config.firmware
+            return cmd.DeviceTypeReply(
+                protocol=3, device_type=1, model=d.config.model_id, mode=d.volatile.mode,
+                submode=d.volatile.submode, version=bytes((major, minor, 0, 0, 1)), name=d.config.model_name,
+            )
+        if isinstance(request, cmd.EnterMode):
+            d.enter_mode(request.mode, request.password)
+        elif isinstance(request, cmd.LeaveMode):
+            d.leave_mode()
+        elif isinstance(request, cmd.OpenShift):
+            d.open_shift(request.flags)
+        elif isinstance(request, cmd.OpenReceipt):
+            d.open_receipt(request.receipt_type, request.flags)
+        elif isinstance(request, cmd.RegisterItem):
+            d.register_item(
+                request.name, request.price, request.quantity, request.tax, request.section,
+                request.discount, request.discount_type, request.discount_sign, request.flags,
+            )
+        elif isinstance(request, cmd.Payment):
+            remaining, change = d.payment(request.pay_type, request.amount, request.flags)
+            return cmd.PaymentReply(remaining, change)
+        elif isinstance(request, cmd.PaymentStorno):
+            remaining, change = d.payment_storno(request.pay_type, request.amount, request.flags)
+            return cmd.PaymentReply(remaining, change)
+        elif isinstance(request, cmd.CloseReceipt):
+            d.close_receipt(request.pay_type, request.amount, request.flags)
+        elif isinstance(request, cmd.CancelReceipt):
+            d.cancel_receipt()
+        elif isinstance(request, cmd.ReceiptDiscount):
+            if request.sign != 0 or request.area != 0:
+                raise DeviceError(codes.INVALID_DISCOUNT, detail="only a discount on the whole receipt")
+            amount = request.amount
+            if request.discount_type == 0:  # percent with 2 decimals
+                receipt = d.volatile.receipt
+                subtotal = receipt.subtotal if receipt else 0
+                amount = subtotal * request.amount // 10000
+            d.receipt_discount(amount, request.flags)
+        elif isinstance(request, cmd.CashIn):
+            d.cash_in(request.amount, request.flags)
+        elif isinstance(request, cmd.CashOut):
+            d.cash_out(request.amount, request.flags)
+        elif isinstance(request, cmd.CashInDrawer):
+            return cmd.CashInDrawerReply(d.durable.cash_in_drawer)
+        elif isinstance(request, cmd.LastShiftTotals):
+            return cmd.LastShiftTotalsReply(d.durable.last_shift_income, d.durable.last_shift_expense)
+        elif isinstance(request, cmd.XReport):
+            d.x_report(request.report_type)
+        elif isinstance(request, cmd.ZReport):
+            d.z_report()
+        elif isinstance(request, cmd.PrintLine):
+            d.print_line(request.text)
+        elif isinstance(request, cmd.Cut):
+            d.cut()
+        elif isinstance(request, cmd.PrintBarcode):
+            d.print_barcode(request.data)
+        elif isinstance(request, (cmd.Beep,)):
+            pass
+        elif isinstance(request, cmd.OpenDrawer):
+            d.open_drawer()
+        elif isinstance(request, cmd.ReadRegister):
+            return cmd.ReadRegisterReply(self._register(request.register))
+        elif isinstance(request, cmd.LastError):
+            return cmd.LastErrorReply(d.volatile.last_error, 0)
+        elif isinstance(request, cmd.SetDate):
+            d.set_date(request.date)
+        elif isinstance(request, cmd.SetDateTime):
+            d.set_datetime(request.dt)
+        elif isinstance(request, cmd.FnShiftState):
+            state, shift, receipt = d.fn_shift_state()
+            return cmd.FnShiftStateReply(state != 0, shift, receipt)
+        elif isinstance(request, cmd.FnOfdState):
+            unsent = d.unsent_documents()
+            first = unsent[0] if unsent else None
+            return cmd.FnOfdStateReply(
+                flags=0x02 if unsent else 0x01,
+                unsent_count=len(unsent),
+                first_unsent_number=first.number if first else 0,
+                first_unsent_datetime=_dt.datetime.fromisoformat(first.date_time).replace(second=0) if first else None,
+            )
+        elif isinstance(request, cmd.FnState):
+            return cmd.FnStateReply(phase=3, shift_open=int(d.durable.shift_open),
+                                    fn_number=d.config.registration.fn_number)
+        elif isinstance(request, cmd.FnNumber):
+            return cmd.FnNumberReply(d.config.registration.fn_number)
+        elif isinstance(request, cmd.FnValidity):
+            return cmd.FnValidityReply(_dt.date(2030, 12, 31), 11, 1)
+        elif isinstance(request, cmd.FnVersion):
+            return cmd.FnVersionReply("kkm-bridge-sim01", True)
+        elif isinstance(request, cmd.FnOpenDocument):
+            document = d.memory.get(request.number)
+            if document is None:
+                raise DeviceError(codes.NO_MORE_DATA, detail=f"no fiscal document {request.number}")
+            tlvs = document_tlvs(document, d)
+            d.open_document(request.number, tlvs)
+            size = sum(4 + len(value) for _, value in tlvs)
+            kind = DOCUMENT_TYPE.get(document.kind, 0)
+            return cmd.FnOpenDocumentReply(kind.to_bytes(2, "little") + min(size, 0xFFFF).to_bytes(2, "little"))
+        elif isinstance(request, cmd.FnReadTlv):
+            tag, value = d.next_tlv()
+            return cmd.FnReadTlvReply(tag, value)
+        else:
+            raise DeviceError(codes.INVALID_COMMAND, detail=f"not implemented: {type(request).__name__}")
+        return cmd.Ok()
+
+    def _device_state(self) -> Any:
+        s = self.device.status()
+        return cmd.DeviceStateReply(
+            cashier=s.operator % 100,
+            hall_number=1,
+            datetime=s.now,
+            fiscalised=s.fiscal,
+            shift_open=s.shift_open,
+            drawer_open=s.drawer_open,
+            paper_present=s.paper_present,
+            cover_open=s.cover_open,
+            fn_active=True,
+            serial_number=s.serial,
+            model=s.model,
+            firmware=bytes(s.firmware),
+            mode=s.mode,
+            submode=s.submode,
+            receipt_number=s.receipt_number % 10000,
+            shift_number=s.shift_number % 10000,
+            receipt_state=s.receipt_type,
+            receipt_sum=s.receipt_sum,
+            decimal_point=2,
+            interface=self.interface,
+        )
+
+    def _register(self, register: int) -> bytes:
+        from protocols.atol.bcd import encode_bcd
+
+        d = self.device
+        if register == 18:  # shift open flag
+            return bytes((1 if d.durable.shift_open else 0,))
+        if register == 22:  # serial number
+            return encode_bcd(d.config.registration.serial_digits(), 4)
+        if register == 17:  # date and time, BCD DD MM YY hh mm ss
+            now = d.now()
+            return bytes(encode_bcd(int(f"{v:02d}"), 1)[0] for v in
+                         (now.day, now.month, now.year % 100, now.hour, now.minute, now.second))
+        raise DeviceError(codes.NOT_SUPPORTED, ext=register, detail=f"register {register} not simulated")
+
+
+def document_tlvs(document: FiscalDocument, device: Device) -> list[tuple[int, bytes]]:
+    """The TLV records `A4 46` returns for a stored document, in order."""
+    reg = device.config.registration
+    fields: list[tuple[int, Any]] = [
+        (tlv.DOCUMENT_NUMBER, document.number),
+        (tlv.DATETIME, _dt.datetime.fromisoformat(document.date_time)),
+        (tlv.SHIFT_NUMBER, document.shift_number),
+        (tlv.REGISTRATION_NUMBER, document.registration_number),
+        (tlv.FN_NUMBER, reg.fn_number),
+    ]
+    if document.kind == DocumentKind.RECEIPT:
+        fields.append((tlv.RECEIPT_NUMBER, document.receipt_number or 0))
+        fields.append((tlv.OPERATION_TYPE, OPERATION_TYPE.get(document.receipt_type or 1, 1)))
+        for line in document.lines:
+            slot = device.tax_table.get(line["tax"])
+            label = slot.label if slot else ""
+            fields.append((tlv.ITEM, [
+                (tlv.ITEM_NAME, line["name"]),
+                (tlv.ITEM_PRICE, line["price"]),
+                (tlv.ITEM_QUANTITY, line["quantity"]),
+                (tlv.ITEM_AMOUNT, line["amount"]),
+                (tlv.ITEM_VAT_RATE, FFD_VAT_CODE.get(label, line["tax"])),
+            ]))
+        fields.append((tlv.TOTAL, document.total))
+        paid = {p["type"]: p["amount"] for p in document.payments}
+        fields.append((tlv.CASH, paid.get(1, 0) - document.change))
+        fields.append((tlv.ELECTRONIC, sum(v for k, v in paid.items() if k != 1)))
+    elif document.kind in (DocumentKind.CASH_IN, DocumentKind.CASH_OUT):
+        fields.append((tlv.TOTAL, document.total))
+    out = [(tag, tlv.encode_value(tag, value)) for tag, value in fields]
+    out.append((tlv.FISCAL_SIGN, int(document.fiscal_sign).to_bytes(6, "big")))
+    return out

@@ -1,0 +1,138 @@
+"""The device side of transport v3: frames in, task-buffer messages handled, frames out.
+
+Framing rules the device follows (reference §1.1, §1.4):
+
+- every answer carries the packet id of the frame it answers; async results use id F0;
+- an empty frame from the host (`LEN = 0`) asks the device to resend its last frame with that id;
+- a corrupt frame whose id could be read is answered with an empty frame of that id (a resend request);
+  noise and frames whose header was broken are ignored;
+- DATA that is not a task-buffer message is answered `B4` (illegal value).
+
+The link does not execute commands itself: `execute(task)` (the simulator) runs the application
+payload and returns `(ok, reply)`, and every outgoing frame goes through `emit(Outgoing)`, where the
+simulator applies faults and timing. Keeping those outside makes this class a plain protocol rule book.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from protocols.atol.v3 import ASYNC_PACKET_ID, Frame, FrameDecoder, encode_frame
+from protocols.atol.v3_buffer import (
+    Abort,
+    Ack,
+    AckAdd,
+    Add,
+    Req,
+    TaskState,
+    TaskStatus,
+    decode_host,
+    encode_device,
+)
+from protocols.errors import ProtocolError
+
+from .task_buffer import Task, TaskBuffer
+
+
+def command_code(payload: bytes) -> int | None:
+    """The application command code of an ADD payload (`<password:2> <code> ...`)."""
+    return payload[2] if len(payload) >= 3 else None
+
+
+@dataclass
+class Outgoing:
+    """One frame the device is about to send.
+
+    `command` is the application command of the task the frame is about; `final` is True when the
+    frame carries that task's result (A3/A4/A5 or async A6/A7): command-specific faults hit only those.
+    """
+
+    data: bytes
+    packet_id: int
+    is_async: bool = False
+    command: int | None = None
+    final: bool = False
+    resend: bool = False
+
+
+class LinkV3:
+    """Decoder + task buffer + the resend cache of one device link."""
+
+    def __init__(
+        self,
+        buffer: TaskBuffer,
+        execute: Callable[[Task], tuple[bool, bytes]],
+        emit: Callable[[Outgoing], None],
+    ) -> None:
+        self.buffer = buffer
+        self.execute = execute
+        self.emit = emit
+        self.decoder = FrameDecoder()
+        self.sent: dict[int, bytes] = {}  # packet id -> last frame sent with it (for resend requests)
+        self.frames_in = 0
+        self.bad_frames_in = 0
+
+    def receive(self, data: bytes) -> None:
+        for event in self.decoder.feed(data):
+            if isinstance(event, Frame):
+                self.frames_in += 1
+                self._on_frame(event)
+            else:
+                self.bad_frames_in += 1
+                if event.packet_id is not None and event.packet_id != 0xFE:
+                    # Ask the host to resend (an empty frame with the same id).
+                    self.emit(Outgoing(encode_frame(event.packet_id, b""), event.packet_id))
+
+    def _send(self, packet_id: int, status: TaskStatus, task: Task | None = None, final: bool = False) -> None:
+        frame = encode_frame(packet_id, encode_device(status))
+        self.sent[packet_id] = frame
+        command = command_code(task.payload) if task is not None else None
+        self.emit(Outgoing(frame, packet_id, packet_id == ASYNC_PACKET_ID, command, final))
+
+    def _on_frame(self, frame: Frame) -> None:
+        pid = frame.packet_id
+        if not frame.data:
+            cached = self.sent.get(pid)
+            if cached is not None:
+                self.emit(Outgoing(cached, pid, pid == ASYNC_PACKET_ID, resend=True))
+            return
+        try:
+            message = decode_host(frame.data)
+        except ProtocolError:
+            self._send(pid, TaskStatus(TaskState.ILLEGAL_VALUE))
+            return
+        if isinstance(message, Add):
+            self._add(pid, message.tid, int(message.flags), message.payload)
+        elif isinstance(message, AckAdd):
+            self.buffer.ack(message.ack_tid)
+            self._add(pid, message.tid, int(message.flags), message.payload)
+        elif isinstance(message, Ack):
+            self._send(pid, self.buffer.ack(message.tid))
+        elif isinstance(message, Req):
+            task = self.buffer.tasks.get(message.tid)
+            self._send(pid, self.buffer.req(message.tid), task, final=task is not None)
+        elif isinstance(message, Abort):
+            self._send(pid, self.buffer.abort())
+
+    def _add(self, pid: int, tid: int, flags: int, payload: bytes) -> None:
+        blocked = self.buffer.blocked()
+        result = self.buffer.add(tid, flags, payload)
+        if isinstance(result, TaskStatus):
+            self._send(pid, result)
+            return
+        task = result
+        if blocked:
+            self.buffer.stop(task)
+            self._send(pid, task.status(), task, final=True)
+            return
+        if task.need_result:
+            self._send(pid, TaskStatus(TaskState.PENDING), task)
+            ok, reply = self.execute(task)
+            self.buffer.finish(task, ok, reply)
+            state = TaskState.ASYNC_RESULT if ok else TaskState.ASYNC_ERROR
+            self._send(ASYNC_PACKET_ID, TaskStatus(state, tid, reply), task, final=True)
+        else:
+            ok, reply = self.execute(task)
+            self.buffer.finish(task, ok, reply)
+            self._send(pid, task.status(), task, final=True)
