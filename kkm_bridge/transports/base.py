@@ -96,6 +96,7 @@ class Transport(ABC):
         if not payload:
             return
         async with self._write_lock:
+            await self._ensure_link(deadline)
             self._require_connected()
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("%s tx %s", self.address, payload.hex(" "))
@@ -149,12 +150,16 @@ class Transport(ABC):
     async def _read_some(self, max_bytes: int, deadline: Deadline) -> bytes:
         """Return at least one new byte (more than `max_bytes` is fine: the rest is buffered)."""
 
+    async def _ensure_link(self, deadline: Deadline) -> None:
+        """Hook run before each I/O: a transport that reconnects by itself waits here."""
+
     def _require_connected(self) -> None:
         if not self.connected:
             raise Disconnected(f"{self.address}: not connected")
 
     async def _read_buffered(self, max_bytes: int, deadline: Deadline) -> bytes:
         if not self._rx:
+            await self._ensure_link(deadline)
             self._require_connected()
             data = await self._read_some(max_bytes, deadline)
             if logger.isEnabledFor(logging.DEBUG):

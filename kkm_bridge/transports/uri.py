@@ -16,7 +16,8 @@ Accepted forms (options go in the query string or as keyword arguments; keywords
 ``ble://AA:BB:CC:DD:EE:FF``                                Bluetooth LE (address, or the
                                                            UUID macOS uses instead)
   options: ``service``, ``rx`` (the characteristic we write), ``tx`` (the one we subscribe to);
-  Nordic UART UUIDs by default; ``response`` (auto|true|false), ``reconnect`` (attempts, 3)
+  Nordic UART UUIDs by default; ``response`` (auto|true|false), ``chunk`` (bytes, 0 = from the
+  MTU), ``reconnect`` (attempts after a drop, 3), ``reconnect_delay`` (seconds, 1.0)
 ``sim://...``                                              in-process simulator, registered by
                                                            the simulator package at run time
 =========================================================  =====================================
@@ -83,6 +84,18 @@ class TransportAddress:
             raise self.error(f"option {name}={value!r} is not an integer") from None
         if minimum is not None and number < minimum:
             raise self.error(f"option {name}={number} must be >= {minimum}")
+        return number
+
+    def get_float(self, name: str, default: float, *, minimum: float | None = None) -> float:
+        value = self._take(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise self.error(f"option {name}={value!r} is not a number") from None
+        if number != number or (minimum is not None and number < minimum):
+            raise self.error(f"option {name}={value!r} must be >= {minimum}")
         return number
 
     def get_bool(self, name: str, default: bool) -> bool:
