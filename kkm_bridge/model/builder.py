@@ -19,7 +19,7 @@ The canonical body (all money in major units, as JSON numbers or strings)::
      "original": {"fiscal_sign": "1234567890", "date_time": "...", "registration_number": "...",
                   "total": "500.00"},
      "total": "500.00",
-     "vat_sums": [{"rate": "16", "sum": "68.97"}]}   # or {"16": "68.97"}
+     "vat_sums": [{"rate": "16", "sum": "68.97"}]}
 
 HTTP dialects reuse this in one of two ways: map their body onto this shape and call
 ``build_receipt`` (then ``validation.remap_problems`` to report paths in their own field names), or
@@ -464,26 +464,25 @@ def parse_vat_sums(
     minor_digits: int = 2,
     options: BuildOptions = BuildOptions(),
 ) -> tuple[VatSum, ...] | None:
-    """Client VAT sums: ``[{"rate": "12", "sum": "53.57"}]`` or ``{"12": "53.57"}``."""
+    """Client VAT sums: ``[{"rate": "12", "sum": "53.57"}]``.
+
+    Only the list form: validation reports ``/vat_sums/<index>/sum``, which must point at the body.
+    """
     collected = _Problems()
     entries: list[tuple[object, object, str, str]] = []  # (rate, sum, rate path, sum path)
-    if isinstance(data, Mapping):
-        for key, value in data.items():
-            kpath = join_path(path, str(key))
-            entries.append((key, value, kpath, kpath))
-    elif isinstance(data, (list, tuple)):
+    if isinstance(data, (list, tuple)):
         for index, raw in enumerate(data):
             epath = join_path(path, index)
             obj = _object(raw, epath, collected, VAT_SUM_FIELDS, options.strict)
             if obj is None:
                 continue
-            rate = _required(obj, "rate", epath, collected) if "rate" not in obj else obj["rate"]
+            rate = obj["rate"] if "rate" in obj else _required(obj, "rate", epath, collected)
             value = _required(obj, "sum", epath, collected)
             if rate is _MISSING or value is _MISSING:
                 continue
             entries.append((rate, value, join_path(epath, "rate"), join_path(epath, "sum")))
     else:
-        collected.append(Problem("wrong_type", path, "vat_sums must be a list or an object"))
+        collected.append(Problem("wrong_type", path, "vat_sums must be a list of {rate, sum}"))
     result: list[VatSum] = []
     for rate_raw, sum_raw, rpath, spath in entries:
         try:
