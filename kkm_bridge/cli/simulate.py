@@ -1,16 +1,164 @@
-"""`kkm-bridge simulate`: placeholder until issue 4 lands."""
+"""`kkm-bridge simulate`: run the software ATOL printer (transport v3) on a pty and/or a TCP port.
+
+Examples::
+
+    kkm-bridge simulate --tcp 5555 --state sim.json          # TCP on 127.0.0.1:5555, persistent
+    kkm-bridge simulate --pty --model 32                     # prints "pty: /dev/pts/N"
+    kkm-bridge simulate --tcp 0 --fault power-cut:after_close_receipt_before_reply
+    kkm-bridge simulate --state sim.json --dump              # fiscal memory as JSON, then exit
+
+On startup it prints one line per endpoint, `pty: <path>` and `tcp: <host>:<port>`, then `ready`,
+each flushed, so scripts can read them. Faults use the spec syntax of
+`simulators.atol.faults.parse_fault_spec` (repeat `--fault`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+FAULT_HELP = (
+    "inject a fault (repeatable): corrupt-rate:R, corrupt-in-rate:R, drop-rate:R, drop[:cmd=4A,count=N,skip=N], "
+    "corrupt[:cmd=4A], stall:seconds=S[,cmd=4A], disconnect[:cmd=4A,seconds=S], power-cut:POINT "
+    "(after_close_receipt_before_reply, before_close_receipt_commit, mid_close_receipt_reply, "
+    "before_execute, after_execute_before_reply, ...), paper-out-after:N, cover-open-after:N, "
+    "power-off-seconds:S"
+)
+
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    p = sub.add_parser("simulate", help="Run the software ATOL printer simulator.", description="Run the software ATOL printer simulator.")
+    p = sub.add_parser(
+        "simulate",
+        help="Run the software ATOL printer simulator.",
+        description="Run the software ATOL printer simulator (transport v3) on a pseudo-terminal and/or TCP.",
+    )
+    p.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal (prints its /dev/pts path)")
+    p.add_argument("--tcp", nargs="?", const="5555", metavar="[HOST:]PORT",
+                   help="serve on TCP (default 127.0.0.1:5555; port 0 picks a free port)")
+    p.add_argument("--state", metavar="FILE", help="fiscal memory and device state file (created if missing)")
+    p.add_argument("--dump", action="store_true", help="with --state: print the fiscal memory as JSON and exit")
+    p.add_argument("--model", type=int, choices=(32, 48), default=48, help="line width: 32 (58 mm) or 48 (80 mm)")
+    p.add_argument("--baud", type=int, default=None, help="pace output at BAUD (bytes*10/baud seconds)")
+    p.add_argument("--command-delay", type=float, default=0.0, metavar="S", help="processing time per command")
+    p.add_argument("--line-delay", type=float, default=0.0, metavar="S", help="printing time per tape line")
+    p.add_argument("--fault", action="append", default=[], metavar="SPEC", help=FAULT_HELP)
+    p.add_argument("--fault-seed", type=int, default=0, help="seed of the random faults")
+    p.add_argument("--offline", action="store_true", help="mark new fiscal documents as made offline")
+    p.add_argument("--no-auto-open-shift", action="store_true", help="require 9A before the first receipt")
+    p.add_argument("--tape-dir", metavar="DIR", help="write every printed document as .txt, .html and .png")
+    p.add_argument("--sign-key-seed", type=int, default=None, help="deterministic fiscal-sign key for a new state")
+    reg = p.add_argument_group("registration data (used when the state file is created)")
+    reg.add_argument("--seller-name")
+    reg.add_argument("--seller-bin")
+    reg.add_argument("--address")
+    reg.add_argument("--registration-number")
+    reg.add_argument("--factory-number")
+    reg.add_argument("--ofd-name")
+    reg.add_argument("--ofd-site")
+    reg.add_argument("--qr-url-base", help="verification URL base put in the QR code")
     p.set_defaults(func=run)
 
 
+def parse_tcp(value: str) -> tuple[str, int]:
+    """`"5555"` -> ("127.0.0.1", 5555); `"0.0.0.0:5555"` -> ("0.0.0.0", 5555)."""
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        host = "127.0.0.1"
+    return host or "127.0.0.1", int(port)
+
+
 def run(args: argparse.Namespace) -> int:
-    print("kkm-bridge simulate: not implemented yet (issue 4)", file=sys.stderr)
-    return 2
+    import json
+    from pathlib import Path
+
+    from simulators.atol.fiscal_memory import FiscalMemory
+
+    if args.dump:
+        if not args.state or not Path(args.state).exists():
+            print("kkm-bridge simulate: --dump needs an existing --state file", file=sys.stderr)
+            return 2
+        json.dump(FiscalMemory(args.state).to_json_dict(), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    try:
+        tcp = parse_tcp(args.tcp) if args.tcp is not None else None
+    except ValueError:
+        print(f"kkm-bridge simulate: bad --tcp value {args.tcp!r}", file=sys.stderr)
+        return 2
+    if tcp is None and not args.pty:
+        tcp = ("127.0.0.1", 5555)
+    try:
+        sim = build_simulator(args)
+    except ValueError as exc:
+        print(f"kkm-bridge simulate: {exc}", file=sys.stderr)
+        return 2
+    import asyncio
+
+    try:
+        asyncio.run(_serve(sim, tcp, args.pty))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def build_simulator(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from simulators.atol import DeviceConfig, Faults, Simulator, WireTiming, parse_fault_spec
+
+    config = DeviceConfig(line_width=args.model, offline=args.offline, auto_open_shift=not args.no_auto_open_shift,
+                          sign_key_seed=args.sign_key_seed)
+    reg = config.registration
+    for name in ("seller_name", "seller_bin", "address", "registration_number", "factory_number", "ofd_name",
+                 "ofd_site", "qr_url_base"):
+        value = getattr(args, name)
+        if value is not None:
+            setattr(reg, name, value)
+    faults = Faults(seed=args.fault_seed)
+    for spec in args.fault:
+        parse_fault_spec(faults, spec)
+    timing = WireTiming(baud=args.baud, command_seconds=args.command_delay, line_seconds=args.line_delay)
+    sim = Simulator(config, state_path=args.state, faults=faults, timing=timing)
+    if args.tape_dir:
+        _write_tape_to(sim, args.tape_dir)
+    return sim
+
+
+def _write_tape_to(sim, directory: str) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    counter = [len(list(out.glob("*.txt")))]
+
+    def save(printed) -> None:  # type: ignore[no-untyped-def]
+        counter[0] += 1
+        stem = out / f"{counter[0]:05d}-{printed.kind}"
+        stem.with_suffix(".txt").write_text(printed.text(), encoding="utf-8")
+        stem.with_suffix(".html").write_text(printed.to_html(), encoding="utf-8")
+        stem.with_suffix(".png").write_bytes(printed.to_png())
+
+    sim.device.on_print = save
+
+
+async def _serve(sim, tcp: tuple[str, int] | None, pty: bool) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    import signal
+
+    from simulators.atol.servers import start_servers
+
+    servers, address, path = await start_servers(sim, tcp, pty)
+    if path:
+        print(f"pty: {path}", flush=True)
+    if address:
+        print(f"tcp: {address[0]}:{address[1]}", flush=True)
+    print("ready", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for server in servers:
+            await server.close()
+        if sim.faults.triggered:
+            print("faults triggered: " + ", ".join(sim.faults.triggered), file=sys.stderr, flush=True)

@@ -145,6 +145,8 @@ class Device:
         self.cover_opens_after: int | None = None  # printed documents until the cover opens (fault)
         #: Called at named points inside commands (power-cut faults raise from here).
         self.fault_hook: Callable[[str], None] | None = None
+        #: Called with every document put on the tape (the CLI's --tape-dir uses it).
+        self.on_print: Callable[[PrintedDocument], None] | None = None
         self.durable = self._load_durable()
 
     # -- durable state -----------------------------------------------------------------------------
@@ -252,6 +254,8 @@ class Device:
     def _print(self, printed: PrintedDocument) -> None:
         """Put a finished document on the tape and run the paper/cover countdowns."""
         self.tape.append(printed)
+        if self.on_print is not None:
+            self.on_print(printed)
         if self.paper_left is not None:
             self.paper_left -= 1
             if self.paper_left <= 0:
