@@ -15,6 +15,7 @@ code                        meaning
 no_items                    the receipt has no lines
 too_many_items              more lines than ``ValidationOptions.max_items``
 name_empty / name_too_long  item name blank / longer than ``max_name_length``
+name_bad_characters         item name with control characters (newline, NUL...)
 negative_value              a price, discount, markup or payment below zero
 value_too_large             an amount or quantity above its ceiling
 quantity_not_positive       quantity is zero (or negative)
@@ -49,6 +50,7 @@ duplicate_vat_rate          the client listed one rate twice in its VAT sums
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Iterable, Mapping
@@ -140,6 +142,11 @@ def check_item(
     name = item.name.strip() if isinstance(item.name, str) else ""
     if not name:
         problems.append(Problem("name_empty", join_path(path, "name"), "item name must not be empty"))
+    elif any(unicodedata.category(ch).startswith("C") for ch in item.name):
+        # Control/format characters (newline, NUL, bidi marks) break the printed line layout.
+        problems.append(
+            Problem("name_bad_characters", join_path(path, "name"), "item name must not contain control characters")
+        )
     elif len(item.name) > options.max_name_length:
         problems.append(
             Problem(

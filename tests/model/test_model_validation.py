@@ -118,6 +118,7 @@ BAD_INPUTS: list[tuple[str, Callable[[Body], None], str, str]] = [
     ("empty name", _set("/items/0/name", "  "), "name_empty", "/items/0/name"),
     ("name missing", _set("/items/0/name", _DELETE), "missing_field", "/items/0/name"),
     ("name not str", _set("/items/0/name", 5), "wrong_type", "/items/0/name"),
+    ("name with newline", _set("/items/0/name", "Milk\nBread"), "name_bad_characters", "/items/0/name"),
     ("name too long", _set("/items/1/name", "x" * 129), "name_too_long", "/items/1/name"),
     ("price float", _set("/items/0/price", 500.0), "float_not_allowed", "/items/0/price"),
     ("price bool", _set("/items/0/price", True), "not_a_number", "/items/0/price"),
