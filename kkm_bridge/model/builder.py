@@ -130,7 +130,7 @@ class BuildResult:
 
 
 class _Problems(list[Problem]):
-    """A list of problems that can run a parser and keep its error instead of raising."""
+    """The problems found so far; ``take`` records a parser's ``InputError`` instead of letting it raise."""
 
     def take(self, error: InputError) -> None:
         self.append(error.problem)
@@ -139,7 +139,9 @@ class _Problems(list[Problem]):
 _MISSING: Any = object()
 
 
-def _object(value: object, path: str, problems: _Problems, known: frozenset[str], strict: bool) -> Mapping | None:  # type: ignore[type-arg]
+def _object(
+    value: object, path: str, problems: _Problems, known: frozenset[str], strict: bool
+) -> Mapping[str, Any] | None:
     if not isinstance(value, Mapping):
         problems.append(Problem("wrong_type", path or "/", "expected an object"))
         return None
@@ -150,14 +152,16 @@ def _object(value: object, path: str, problems: _Problems, known: frozenset[str]
     return value
 
 
-def _required(obj: Mapping, key: str, path: str, problems: _Problems) -> Any:  # type: ignore[type-arg]
+def _required(obj: Mapping[str, Any], key: str, path: str, problems: _Problems) -> Any:
     if key not in obj or obj[key] is None:
         problems.append(Problem("missing_field", join_path(path, key), f"{key} is required"))
         return _MISSING
     return obj[key]
 
 
-def _opt_str(obj: Mapping, key: str, path: str, problems: _Problems, *, digits_ok: bool = False) -> str | None:  # type: ignore[type-arg]
+def _opt_str(
+    obj: Mapping[str, Any], key: str, path: str, problems: _Problems, *, digits_ok: bool = False
+) -> str | None:
     value = obj.get(key)
     if value is None:
         return None
@@ -388,7 +392,9 @@ def parse_payment(
     return Payment(ptype, amount)
 
 
-def parse_client(data: object, path: str, problems: list[Problem], *, options: BuildOptions = BuildOptions()) -> Client | None:
+def parse_client(
+    data: object, path: str, problems: list[Problem], *, options: BuildOptions = BuildOptions()
+) -> Client | None:
     collected = _Problems()
     obj = _object(data, path, collected, CLIENT_FIELDS, options.strict)
     if obj is None:
@@ -404,7 +410,9 @@ def parse_client(data: object, path: str, problems: list[Problem], *, options: B
     return None if collected else client
 
 
-def parse_cashier(data: object, path: str, problems: list[Problem], *, options: BuildOptions = BuildOptions()) -> Cashier | None:
+def parse_cashier(
+    data: object, path: str, problems: list[Problem], *, options: BuildOptions = BuildOptions()
+) -> Cashier | None:
     collected = _Problems()
     obj = _object(data, path, collected, CASHIER_FIELDS, options.strict)
     if obj is None:
@@ -494,7 +502,7 @@ def parse_vat_sums(
     return None if collected else tuple(result)
 
 
-def _parse_list(data: Mapping, key: str, problems: _Problems) -> list[Any] | None:  # type: ignore[type-arg]
+def _parse_list(data: Mapping[str, Any], key: str, problems: _Problems) -> list[Any] | None:
     value = data.get(key)
     if value is None:
         return None

@@ -59,7 +59,7 @@ from .currency import CURRENCIES, Currency
 from .errors import InputError, Problem, ValidationError, join_path
 from .jurisdiction import JURISDICTIONS, Jurisdiction
 from .money import DEFAULT_MAX_AMOUNT, DEFAULT_MAX_QUANTITY, format_amount
-from .receipt import Cashier, Client, Item, OriginalReceiptRef, Payment, PaymentType, Receipt
+from .receipt import Cashier, Client, Item, OriginalReceiptRef, Payment, Receipt
 from .tax import TaxProfile, VatRate
 from .units import DEFAULT_UNITS, UnitTable
 
