@@ -32,6 +32,7 @@ import construct as c
 
 from ..errors import ProtocolError
 from .bcd import Bcd, decode_bcd, encode_bcd
+from .flat import FlatLayout, flatten
 from .fields import AsciiText, AtolText, BcdDate, BcdDateTime, GreedyAscii, GreedyAtolText, GreedyUtf8
 
 Code = Union[int, tuple[int, int]]
@@ -620,10 +621,12 @@ class _Codec:
     fixed_size: int | None = 0
     min_size: int = 0
     _compiled: Any = None
+    _flat: FlatLayout | None = None
     _names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self._names = tuple(f.name for f in fields(self.cls))
+        self._flat = flatten(self.layout)
         if self.layout is None:
             self.fixed_size = self.min_size = 0
             return
@@ -640,10 +643,13 @@ class _Codec:
             self.min_size = total
 
     def engine(self) -> Any:
+        """The object whose parse/build is used: flat struct, construct compiled, or interpreted."""
         if self.layout is None:
             return None
-        if not _USE_COMPILED:
+        if _ENGINE == "interpreted":
             return self.layout
+        if _ENGINE == "flat" and self._flat is not None:
+            return self._flat
         if self._compiled is None:
             self._compiled = self.layout.compile()
         return self._compiled
@@ -702,16 +708,31 @@ COMMANDS: dict[Code, CommandSpec] = {}
 """code (int, or (0xA4, sub)) -> spec."""
 _BY_REQUEST: dict[type, CommandSpec] = {}
 _BY_REPLY: dict[type, CommandSpec] = {}
-_USE_COMPILED = True
+ENGINES: Final = ("flat", "compiled", "interpreted")
+_ENGINE = "flat"
+
+
+def set_engine(name: str) -> None:
+    """Choose how the construct layouts run; all engines produce identical bytes and values.
+
+    - "flat" (default): flat layouts run as one `struct.Struct` (see `flat`), others as "compiled";
+    - "compiled": construct's `.compile()`d parsers and builders;
+    - "interpreted": construct's plain `parse`/`build`.
+    The switch exists so the benchmark (and the tests) can measure and compare them.
+    """
+    global _ENGINE
+    if name not in ENGINES:
+        raise ValueError(f"unknown engine {name!r}; choose from {ENGINES}")
+    _ENGINE = name
+
+
+def get_engine() -> str:
+    return _ENGINE
 
 
 def use_compiled(enabled: bool) -> None:
-    """Switch between construct's compiled parsers/builders (default) and the interpreted ones.
-
-    Both produce identical bytes; the switch exists so the benchmark can measure the difference.
-    """
-    global _USE_COMPILED
-    _USE_COMPILED = enabled
+    """Shorthand: `set_engine("compiled" if enabled else "interpreted")`."""
+    set_engine("compiled" if enabled else "interpreted")
 
 
 def _register(

@@ -130,47 +130,53 @@ GreedyUtf8 = _GreedyText("utf-8")
 GreedyAscii = _GreedyText("ascii")
 
 
-def _bcd_byte(value: int) -> int:
-    return (value // 10) << 4 | value % 10
+_DATE_FORMATS = {"dmy": "%d%m%y", "ymd": "%y%m%d"}
 
 
-def _from_bcd_byte(byte: int) -> int:
-    hi, lo = byte >> 4, byte & 0x0F
-    if hi > 9 or lo > 9:
-        raise ProtocolError(f"not a BCD byte: {byte:#04x}")
-    return hi * 10 + lo
+def _digits(raw: bytes, what: str) -> str:
+    text = bytes(raw).hex()
+    if not text.isdigit():
+        raise ProtocolError(f"invalid BCD {what}: {bytes(raw).hex(' ')}")
+    return text
 
 
 def date_to_bcd(value: _dt.date, order: str) -> bytes:
     """A date as BCD bytes in `order` ("dmy" for 64, "ymd" for 3F); years 2000..2099 only."""
+    if not isinstance(value, _dt.date):
+        raise ProtocolError(f"expected a date, got {value!r}")
     if not 2000 <= value.year <= 2099:
         raise ProtocolError(f"year out of range 2000..2099: {value.year}")
-    parts = {"d": value.day, "m": value.month, "y": value.year - 2000}
-    return bytes(_bcd_byte(parts[k]) for k in order)
+    return bytes.fromhex(value.strftime(_DATE_FORMATS[order]))
+
+
+def _ymd(text: str, order: str) -> tuple[int, int, int]:
+    a, b, c_ = int(text[0:2]), int(text[2:4]), int(text[4:6])
+    return (2000 + c_, b, a) if order == "dmy" else (2000 + a, b, c_)
 
 
 def date_from_bcd(raw: bytes, order: str) -> _dt.date:
-    parts = {k: _from_bcd_byte(b) for k, b in zip(order, raw)}
+    text = _digits(raw, "date")
     try:
-        return _dt.date(2000 + parts["y"], parts["m"], parts["d"])
+        return _dt.date(*_ymd(text, order))
     except ValueError as exc:
         raise ProtocolError(f"invalid date {bytes(raw).hex(' ')}: {exc}") from None
 
 
 def datetime_to_bcd(value: _dt.datetime, order: str) -> bytes:
     """Date then time (hh mm ss) as BCD; date part in `order`."""
-    return date_to_bcd(value, order) + bytes(
-        (_bcd_byte(value.hour), _bcd_byte(value.minute), _bcd_byte(value.second))
-    )
+    if not isinstance(value, _dt.datetime):
+        raise ProtocolError(f"expected a datetime, got {value!r}")
+    if not 2000 <= value.year <= 2099:
+        raise ProtocolError(f"year out of range 2000..2099: {value.year}")
+    return bytes.fromhex(value.strftime(_DATE_FORMATS[order] + "%H%M%S"))
 
 
 def datetime_from_bcd(raw: bytes, order: str) -> _dt.datetime:
-    day = date_from_bcd(raw[:3], order)
-    hour, minute, second = (_from_bcd_byte(b) for b in raw[3:6])
+    text = _digits(raw, "date/time")
     try:
-        return _dt.datetime(day.year, day.month, day.day, hour, minute, second)
+        return _dt.datetime(*_ymd(text, order), int(text[6:8]), int(text[8:10]), int(text[10:12]))
     except ValueError as exc:
-        raise ProtocolError(f"invalid time {bytes(raw[3:6]).hex(' ')}: {exc}") from None
+        raise ProtocolError(f"invalid date/time {bytes(raw).hex(' ')}: {exc}") from None
 
 
 class _BcdDate(c.Adapter):  # type: ignore[misc]

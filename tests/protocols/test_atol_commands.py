@@ -201,19 +201,70 @@ def test_decode_reply_garbage_raises_only_protocol_error(code, data: bytes, dial
         pass
 
 
-@pytest.mark.parametrize("compiled", [True, False])
-def test_compiled_and_interpreted_agree(compiled: bool) -> None:
+@pytest.mark.parametrize("engine", cmd.ENGINES)
+def test_engines_agree_on_a_sale(engine: str) -> None:
     item = cmd.RegisterItem(0, "Бананы", 7315, 1500, 1, 0, 0, 1, 2)
     state = cmd.DeviceStateReply(datetime=dt.datetime(2026, 11, 21, 4, 30), shift_number=7, receipt_number=12)
+    reference = cmd.encode_request(item), cmd.encode_reply(state)
     try:
-        cmd.use_compiled(compiled)
-        payload = cmd.encode_request(item)
-        reply = cmd.encode_reply(state)
+        cmd.set_engine(engine)
+        payload, reply = cmd.encode_request(item), cmd.encode_reply(state)
         assert cmd.decode_request(payload)[1] == dataclasses.replace(item, flags=2)
         assert cmd.decode_reply(0x3F, reply) == state
     finally:
-        cmd.use_compiled(True)
-    assert cmd.encode_request(item) == payload and cmd.encode_reply(state) == reply
+        cmd.set_engine("flat")
+    assert (payload, reply) == reference
+
+
+def test_flat_engine_covers_every_layout() -> None:
+    for spec in cmd.COMMANDS.values():
+        for codec in (spec.request, spec.reply):
+            assert codec.layout is None or codec._flat is not None, spec.name
+
+
+@pytest.mark.parametrize("cls", list(REQUESTS) + list(REPLIES), ids=lambda c: c.__name__)
+def test_all_engines_identical(cls: type) -> None:
+    """Every engine gives the same bytes and the same values as construct's interpreted reference."""
+    is_request = cls in REQUESTS
+    strategy = REQUESTS[cls] if is_request else REPLIES[cls]
+
+    @settings(max_examples=15, deadline=None)
+    @given(strategy)
+    def check(obj) -> None:
+        outputs = []
+        try:
+            for engine in cmd.ENGINES:
+                cmd.set_engine(engine)
+                if is_request:
+                    raw = cmd.encode_request(obj)
+                    outputs.append((raw, cmd.decode_request(raw)))
+                else:
+                    raw = cmd.encode_reply(obj)
+                    outputs.append((raw, cmd.decode_reply(REPLY_CODE[cls], raw)))
+        finally:
+            cmd.set_engine("flat")
+        assert outputs[0] == outputs[1] == outputs[2]
+
+    check()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(cmd.COMMANDS, key=str)), st.binary(max_size=110))
+def test_engines_agree_on_garbage(code, params: bytes) -> None:
+    """On arbitrary parameter bytes every engine either fails with ProtocolError or decodes the same."""
+    spec = cmd.COMMANDS[code]
+    payload = b"\x00\x00" + spec.code_bytes + params
+    results = []
+    try:
+        for engine in cmd.ENGINES:
+            cmd.set_engine(engine)
+            try:
+                results.append(cmd.decode_request(payload))
+            except ProtocolError:
+                results.append("error")
+    finally:
+        cmd.set_engine("flat")
+    assert results[0] == results[1] == results[2]
 
 
 def test_sale_sequence_bytes() -> None:
