@@ -1,0 +1,82 @@
+"""Fiscal memory survives a restart of the simulator and a simulated power cut."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sim_testutil import ITEMS, ITEMS_TOTAL, open_registration, sell
+
+from protocols.atol import commands as cmd
+from simulators.atol import DeviceConfig, FiscalMemory, ManualClock, Simulator, verify_fiscal_sign
+from simulators.atol.testing import InProcessHost
+
+
+def test_state_survives_a_restart(tmp_path: Path, clock: ManualClock) -> None:
+    path = tmp_path / "sim.json"
+    first = Simulator(DeviceConfig(), state_path=path, clock=clock)
+    host = InProcessHost(first)
+    open_registration(host)
+    sell(host, ITEMS, [(cmd.PayType.ELECTRONIC, 1000)])
+    host.call_ok(cmd.CashIn(0, 5000))
+    key = first.device.sign_key
+    before = [d.to_dict() for d in first.documents]
+
+    second = Simulator(DeviceConfig(), state_path=path, clock=clock)
+    assert [d.to_dict() for d in second.documents] == before
+    assert second.device.sign_key == key
+    host = InProcessHost(second)
+    state = host.call(cmd.DeviceState())
+    assert state.shift_open and state.shift_number == 1 and state.receipt_number == 1
+    assert host.call(cmd.CashInDrawer()).amount == ITEMS_TOTAL - 1000 + 5000
+    open_registration(host)
+    sell(host, ITEMS[:1], [])
+    assert [d.number for d in second.documents] == [1, 2, 3, 4]
+    assert second.documents[-1].receipt_number == 2
+    assert all(verify_fiscal_sign(key, d.to_dict()) for d in second.documents)
+
+
+def test_registration_data_belongs_to_the_state_file(tmp_path: Path, clock: ManualClock) -> None:
+    path = tmp_path / "sim.json"
+    config = DeviceConfig()
+    config.registration.seller_name = "ИП Первый"
+    Simulator(config, state_path=path, clock=clock)
+    other = DeviceConfig()
+    other.registration.seller_name = "ИП Другой"
+    reopened = Simulator(other, state_path=path, clock=clock)
+    assert reopened.config.registration.seller_name == "ИП Первый"
+
+
+def test_writes_are_atomic_and_leave_no_temp_files(tmp_path: Path, clock: ManualClock) -> None:
+    path = tmp_path / "sim.json"
+    sim = Simulator(DeviceConfig(), state_path=path, clock=clock)
+    host = InProcessHost(sim)
+    open_registration(host)
+    for _ in range(3):
+        sell(host, ITEMS[:1], [])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sim.json"]
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["format"] == "kkm-bridge-atol-sim/1"
+    assert [d["kind"] for d in data["documents"]] == ["shift_open", "receipt", "receipt", "receipt"]
+
+
+def test_power_cut_reloads_from_disk(tmp_path: Path, clock: ManualClock) -> None:
+    path = tmp_path / "sim.json"
+    sim = Simulator(DeviceConfig(), state_path=path, clock=clock)
+    host = InProcessHost(sim)
+    open_registration(host)
+    sell(host, ITEMS[:1], [])
+    host.call_ok(cmd.OpenReceipt(0, 1))
+    sim.power_cut()
+    assert [d.kind for d in sim.documents] == ["shift_open", "receipt"]
+    state = host.call(cmd.DeviceState())
+    assert (state.mode, state.receipt_state, state.shift_open) == (0, 0, True)
+    assert FiscalMemory(path).documents[-1].kind == "receipt"
+
+
+def test_in_memory_power_cut_keeps_committed_documents(sim: Simulator, host: InProcessHost) -> None:
+    open_registration(host)
+    sell(host, ITEMS[:1], [])
+    sim.power_cut()
+    assert [d.kind for d in sim.documents] == ["shift_open", "receipt"]
+    assert sim.device.durable.receipt_number == 1

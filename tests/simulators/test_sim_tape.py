@@ -1,0 +1,87 @@
+"""The printed tape carries the KZ receipt details and a real QR code with the verification URL."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import datetime
+
+import pytest
+from sim_testutil import ITEMS, ITEMS_TOTAL, open_registration, sell
+
+from protocols.atol import commands as cmd
+from simulators.atol import DeviceConfig, ManualClock, Simulator
+from simulators.atol.tape import QR_MARK, qr_url
+from simulators.atol.testing import InProcessHost
+
+
+def printed_receipt(width: int, offline: bool = False):  # type: ignore[no-untyped-def]
+    clock = ManualClock(datetime(2026, 2, 3, 14, 5, 9))
+    sim = Simulator(DeviceConfig(line_width=width, offline=offline, sign_key_seed=11), clock=clock)
+    host = InProcessHost(sim)
+    open_registration(host)
+    sell(host, ITEMS, [(cmd.PayType.ELECTRONIC, 20000), (cmd.PayType.CASH, 100000)])
+    return sim, sim.device.tape[-1], sim.documents[-1]
+
+
+@pytest.mark.parametrize("width", [32, 48])
+def test_receipt_tape_has_the_mandatory_details(width: int) -> None:
+    sim, printed, document = printed_receipt(width)
+    text = printed.text()
+    reg = sim.config.registration
+    assert all(len(line) <= width for line in printed.lines)
+    flat = text.replace("\n", "")
+    for required in (reg.seller_name, f"БИН {reg.seller_bin}", reg.factory_number, reg.registration_number,
+                     "Смена №1", "Чек №1", "03.02.2026 14:05:09", "Хлеб", "2 шт x 150.00", "1.5 шт x 450.50",
+                     "НДС 20%", "НДС 10%", "Без НДС", "ИТОГО:", "=980.75", "Наличные", "Банковская карта",
+                     "Сдача", "219.25", document.fiscal_sign, reg.ofd_name, reg.ofd_site,
+                     "ФИСКАЛЬНЫЙ ЧЕК", reg.address):
+        assert required in flat, required
+    assert "АВТОНОМНЫЙ" not in text
+    assert ITEMS_TOTAL == 98075
+
+
+def test_offline_mark() -> None:
+    _, printed, document = printed_receipt(48, offline=True)
+    assert document.offline
+    assert "АВТОНОМНЫЙ РЕЖИМ" in printed.text()
+
+
+def test_qr_url_and_images() -> None:
+    sim, printed, document = printed_receipt(48)
+    expected = (f"http://consumer.oofd.kz?i={document.fiscal_sign}&f=032600010282&s=980.75&t=20260203T140509")
+    assert printed.qr == expected == qr_url("http://consumer.oofd.kz", document.fiscal_sign, "032600010282",
+                                            98075, datetime(2026, 2, 3, 14, 5, 9))
+    assert re.fullmatch(r"\d{10}", document.fiscal_sign)
+    assert QR_MARK in printed.lines
+    # No QR decoder is installed here, so the check is: the QR in the image is exactly the matrix the
+    # qrcode library builds for the URL, and the PNG really is an image of the whole receipt with it.
+    import qrcode
+    from PIL import Image
+
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=4, border=2)
+    code.add_data(expected)
+    code.make(fit=True)
+    assert printed.qr_image().tobytes() == code.make_image().get_image().convert("RGB").tobytes()
+    png = printed.to_png()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    image = Image.open(io.BytesIO(png))
+    qr = printed.qr_image()
+    assert image.height > qr.height and image.width >= qr.width
+    html = printed.to_html()
+    assert "data:image/png;base64," in html and "ФИСКАЛЬНЫЙ ЧЕК" in html
+
+
+def test_other_documents_are_printed_too(sim: Simulator, host: InProcessHost) -> None:
+    open_registration(host)
+    host.call_ok(cmd.CashIn(0, 12345))
+    host.call_ok(cmd.LeaveMode())
+    host.call_ok(cmd.PrintLine("Спасибо за покупку!"))
+    host.call_ok(cmd.Cut())
+    host.call_ok(cmd.EnterMode(3, 30))
+    host.call_ok(cmd.ZReport())
+    kinds = [p.kind for p in sim.device.tape]
+    assert kinds == ["shift_open", "cash_in", "text", "shift_close"]
+    assert "ВНЕСЕНИЕ НАЛИЧНЫХ" in sim.device.tape[1].text() and "123.45" in sim.device.tape[1].text()
+    assert sim.device.tape[2].lines == ["Спасибо за покупку!"]
+    assert "Z-ОТЧЁТ" in sim.device.tape[3].text()
