@@ -229,6 +229,7 @@ class BleTransport(Transport):
         client, self._client = self._client, None
         if client is None:
             return
+        self._arrived.set()  # a pending read wakes up, sees no client, raises Disconnected
         self._closing = True
         try:
             if client.is_connected:

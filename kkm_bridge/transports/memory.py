@@ -45,6 +45,7 @@ class MemoryTransport(Transport):
         if not self._open:
             return
         self._open = False
+        self._arrived.set()  # wake our own pending read: it raises Disconnected
         peer = self.peer
         if peer is not None:
             peer._peer_closed = True
@@ -63,6 +64,8 @@ class MemoryTransport(Transport):
 
     async def _read_some(self, max_bytes: int, deadline: Deadline) -> bytes:
         while not self._incoming:
+            if not self._open:
+                raise Disconnected(f"{self.address}: closed")
             if self._peer_closed:
                 self._open = False
                 raise Disconnected(f"{self.address}: the other end closed")

@@ -61,9 +61,15 @@ def map_open_error(port: str, exc: BaseException) -> TransportError:
     """Turn pyserial's/OS's failure to open `port` into one of our typed errors."""
     code = getattr(exc, "errno", None)
     text = str(exc)
+    # On Windows pyserial puts the OS error in the message only, e.g. "could not open port
+    # 'COM3': FileNotFoundError(2, ...)"; a COM port held by another program is "Access is denied".
     if code == errno.ENOENT or "No such file" in text or "FileNotFoundError" in text:
         return DeviceNotFound(f"serial port {port} does not exist (is the printer plugged in and on?)")
-    if code == errno.EACCES or code == errno.EPERM or "Permission denied" in text or "Access is denied" in text:
+    if "Access is denied" in text:
+        return DeviceBusy(
+            f"serial port {port} is in use by another program (Windows reports this as 'Access is denied')"
+        )
+    if code == errno.EACCES or code == errno.EPERM or "Permission denied" in text:
         return PermissionDenied(
             f"permission denied opening serial port {port}: {_group_hint(port)}, or {UDEV_HINT}"
         )
@@ -122,6 +128,8 @@ class SerialTransport(Transport):
         self._serial: pyserial.Serial | None = None
         self._fd: int | None = None
         self._poller: ThreadedPoller | None = None
+        # Futures of tasks waiting for the fd; close() fails them so nobody waits on a dead port.
+        self._fd_waiters: set[asyncio.Future[None]] = set()
 
     @property
     def connected(self) -> bool:
@@ -180,7 +188,7 @@ class SerialTransport(Transport):
             return
         if self._poller is not None:
             await self._poller.settle()
-        self._fd = None
+        self._release_fd_waiters("port closed")
         try:
             ser.close()
         except (OSError, pyserial.SerialException) as exc:
@@ -190,7 +198,7 @@ class SerialTransport(Transport):
     def _drop(self, reason: str) -> Disconnected:
         """Forget a dead port (closing what can be closed) and build the error to raise."""
         ser, self._serial = self._serial, None
-        self._fd = None
+        self._release_fd_waiters(reason)
         if ser is not None:
             try:
                 ser.close()
@@ -200,6 +208,18 @@ class SerialTransport(Transport):
         return Disconnected(f"{self.address}: disconnected ({reason})")
 
     # -- fd path ------------------------------------------------------------------------------
+
+    def _release_fd_waiters(self, reason: str) -> None:
+        """Unregister the fd from the loop (before it is closed) and fail anyone waiting on it."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            loop = asyncio.get_running_loop()
+            loop.remove_reader(fd)
+            loop.remove_writer(fd)
+        waiters, self._fd_waiters = self._fd_waiters, set()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(Disconnected(f"{self.address}: {reason}"))
 
     async def _wait_fd(self, fd: int, *, for_write: bool, deadline: Deadline) -> None:
         loop = asyncio.get_running_loop()
@@ -211,13 +231,16 @@ class SerialTransport(Transport):
 
         add, remove = (loop.add_writer, loop.remove_writer) if for_write else (loop.add_reader, loop.remove_reader)
         add(fd, wake)
+        self._fd_waiters.add(ready)
         try:
             async with asyncio.timeout_at(deadline):
                 await ready
         except TimeoutError:
             raise timeout_error(self.address, "send data" if for_write else "receive data") from None
         finally:
-            remove(fd)
+            self._fd_waiters.discard(ready)
+            if self._fd == fd:
+                remove(fd)
 
     async def _read_some(self, max_bytes: int, deadline: Deadline) -> bytes:
         if self._poller is not None:
@@ -270,11 +293,11 @@ class SerialTransport(Transport):
         if ser is None:
             raise Disconnected(f"{self.address}: not connected")
         try:
-            first = ser.read(1)
+            first = bytes(ser.read(1))
             if not first:
                 return b""
-            waiting = ser.in_waiting
-            return first + (ser.read(waiting) if waiting else b"")
+            waiting = int(ser.in_waiting)
+            return first + (bytes(ser.read(waiting)) if waiting else b"")
         except (OSError, pyserial.SerialException) as exc:
             raise Disconnected(f"{self.address}: disconnected ({exc})") from exc
 

@@ -183,6 +183,11 @@ def open_transport(uri: str, **options: Any) -> Transport:
     address = parse_address(uri, **options)
     factory = _FACTORIES.get(address.scheme)
     if factory is None:
+        if address.scheme == "sim":
+            raise InvalidAddress(
+                f"{uri!r}: sim:// is provided by the simulator package, which registers it when "
+                "loaded (register_scheme); it is not available in this process"
+            )
         raise InvalidAddress(
             f"{uri!r}: unknown transport scheme {address.scheme!r} "
             f"(known: {', '.join(registered_schemes())})"

@@ -285,3 +285,12 @@ def test_ble_uri_defaults_and_short_uuids() -> None:
     assert hm10.rx_uuid == "0000ffe1-0000-1000-8000-00805f9b34fb"  # type: ignore[attr-defined]
     mac_os = open_transport("ble://6ba7b810-9dad-11d1-80b4-00c04fd430c8")
     assert mac_os.device_address == "6BA7B810-9DAD-11D1-80B4-00C04FD430C8"  # type: ignore[attr-defined]
+
+
+async def test_close_wakes_a_pending_read_fake_ble(radio: FakeRadio) -> None:
+    transport = await connected()
+    reader = asyncio.create_task(transport.read(1, deadline_in(10)))
+    await asyncio.sleep(0.01)
+    await transport.close()
+    with pytest.raises(Disconnected):
+        await asyncio.wait_for(reader, 5)

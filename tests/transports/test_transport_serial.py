@@ -224,3 +224,29 @@ async def test_windows_style_uri_is_parsed_as_port_name() -> None:
     assert isinstance(transport, SerialTransport)
     assert (transport.port, transport.baudrate) == ("COM3", 9600)
     assert open_transport("serial:///COM7").port == "COM7"  # type: ignore[attr-defined]
+
+
+async def test_close_wakes_a_pending_read(port) -> None:
+    reader = asyncio.create_task(port.read(1, deadline_in(10)))
+    await asyncio.sleep(0.05)
+    await port.close()
+    with pytest.raises(Disconnected):
+        await asyncio.wait_for(reader, 5)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (OSError(2, "No such file or directory"), DeviceNotFound),
+        (OSError(16, "Device or resource busy"), DeviceBusy),
+        (OSError(13, "Permission denied"), PermissionDenied),
+        (Exception("could not open port 'COM3': FileNotFoundError(2, 'The system cannot find the file')"),
+         DeviceNotFound),
+        (Exception("could not open port 'COM3': PermissionError(13, 'Access is denied.', None, 5)"),
+         DeviceBusy),
+    ],
+)
+def test_open_errors_map_to_types(error: BaseException, expected: type) -> None:
+    from kkm_bridge.transports.serial import map_open_error
+
+    assert type(map_open_error("/dev/ttyX", error)) is expected

@@ -163,3 +163,13 @@ async def test_default_port_is_5555() -> None:
     assert (transport.host, transport.port) == ("printer.local", 5555)
     v6 = open_transport("tcp://[::1]:6000")
     assert (v6.host, v6.port) == ("::1", 6000)  # type: ignore[attr-defined]
+
+
+async def test_close_wakes_a_pending_read(echo_server: Server) -> None:
+    transport = open_transport(echo_server.uri)
+    await transport.connect(deadline_in(5))
+    reader = asyncio.create_task(transport.read(1, deadline_in(10)))
+    await asyncio.sleep(0.05)
+    await transport.close()
+    with pytest.raises(Disconnected):
+        await asyncio.wait_for(reader, 5)

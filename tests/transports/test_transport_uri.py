@@ -190,3 +190,21 @@ async def test_memory_pipe_semantics() -> None:
         await host.read(1, deadline_in(1))
     with pytest.raises(Disconnected):
         await host.write(b"x", None)
+
+
+async def test_memory_close_wakes_a_pending_read() -> None:
+    host, device = memory_pipe()
+    await device.connect(None)
+    await host.connect(None)
+    reader = asyncio.create_task(host.read(1, None))
+    await asyncio.sleep(0)
+    await host.close()
+    with pytest.raises(Disconnected):
+        await asyncio.wait_for(reader, 5)
+
+
+def test_sim_scheme_explains_where_it_comes_from() -> None:
+    if "sim" in registered_schemes():
+        pytest.skip("the simulator package registered sim:// in this process")
+    with pytest.raises(InvalidAddress, match="simulator package"):
+        open_transport("sim://")

@@ -7,6 +7,7 @@ same exception types with the same errno values libusb produces.
 from __future__ import annotations
 
 import array
+import asyncio
 import errno
 import threading
 from dataclasses import dataclass, field
@@ -294,3 +295,13 @@ async def test_interface_without_bulk_pair_is_a_clear_error_fake_usb(fake_usb: F
     device.endpoints = device.endpoints[:1]  # only the interrupt endpoint
     with pytest.raises(TransportError, match="no bulk IN/OUT endpoint pair"):
         await open_transport("usb://1a2b:3c4d").connect(deadline_in(5))
+
+
+async def test_close_wakes_a_pending_read_fake_usb(fake_usb: FakeUsb) -> None:
+    transport = open_transport("usb://1a2b:3c4d")
+    await transport.connect(deadline_in(5))
+    reader = asyncio.create_task(transport.read(1, deadline_in(10)))
+    await asyncio.sleep(0.1)
+    await transport.close()
+    with pytest.raises(Disconnected):
+        await asyncio.wait_for(reader, 5)
