@@ -155,7 +155,9 @@ class BleTransport(Transport):
         except TimeoutError:
             raise timeout_error(self.address, "connect over Bluetooth LE") from None
         except BleakError as exc:
-            raise TransportError(f"{self.address}: Bluetooth LE connect failed: {exc}") from exc
+            error = TransportError(f"{self.address}: Bluetooth LE connect failed: {exc}")
+            error.retryable = True  # BLE connects fail transiently all the time; a retry often works
+            raise error from exc
         except OSError as exc:
             raise TransportError(f"{self.address}: Bluetooth not available: {exc}") from exc
 
@@ -164,7 +166,7 @@ class BleTransport(Transport):
             self._incoming.clear()
             self._client = client
             await client.start_notify(self._tx_char, self._on_notify)
-        except BaseException:
+        except BaseException as exc:
             self._client = None
             self._closing = True
             try:
@@ -173,6 +175,8 @@ class BleTransport(Transport):
                 pass
             finally:
                 self._closing = False
+            if isinstance(exc, BleakError):
+                raise TransportError(f"{self.address}: cannot subscribe to notifications: {exc}") from exc
             raise
         logger.info(
             "%s: connected (MTU %s, %d-byte writes %s response)", self.address, client.mtu_size,
@@ -276,7 +280,7 @@ class BleTransport(Transport):
                 await self._open(deadline_in(_DEFAULT_CONNECT_SECONDS))
                 logger.info("%s: reconnected (attempt %d)", self.address, attempt)
                 return
-            except TransportError as exc:
+            except Exception as exc:  # any failure counts as a failed attempt; never kill the task
                 last = exc
                 logger.warning("%s: reconnect attempt %d/%d failed: %s",
                                self.address, attempt, self.reconnect_attempts, exc)

@@ -294,3 +294,24 @@ async def test_close_wakes_a_pending_read_fake_ble(radio: FakeRadio) -> None:
     await transport.close()
     with pytest.raises(Disconnected):
         await asyncio.wait_for(reader, 5)
+
+
+async def test_reconnect_survives_a_failed_attempt_fake_ble(radio: FakeRadio) -> None:
+    transport = await connected()
+    radio.connect_failures = 1  # the first reconnect attempt fails, the second works
+    radio.client.drop()
+    with pytest.raises(Disconnected):
+        await transport.write(b"lost?", deadline_in(5))
+    await transport.write(b"resent", deadline_in(5))
+    assert len(radio.clients) == 3 and transport.connected
+    await transport.close()
+
+
+async def test_connect_with_retries_retries_transient_ble_failures_fake_ble(radio: FakeRadio) -> None:
+    from kkm_bridge.transports import connect_with_retries
+
+    radio.connect_failures = 2
+    transport = open_transport(f"ble://{ADDRESS}")
+    await connect_with_retries(transport, deadline_in(5), attempts=3, delay=0)
+    assert transport.connected
+    await transport.close()
