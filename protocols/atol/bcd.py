@@ -22,16 +22,19 @@ def max_bcd(width: int) -> int:
     return 10 ** (2 * width) - 1
 
 
+_LIMITS = tuple(10 ** (2 * w) for w in range(33))
+
+
 def encode_bcd(value: int, width: int) -> bytes:
     """Encode a non-negative int as `width` bytes of big-endian packed BCD."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ProtocolError(f"BCD value must be an int, got {type(value).__name__}")
-    if value < 0:
-        raise ProtocolError(f"BCD value must not be negative: {value}")
-    text = "%0*d" % (2 * width, value)
-    if len(text) != 2 * width:
+    if type(value) is not int:  # bool and float are refused too
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = int(value)  # IntEnum and friends
+        else:
+            raise ProtocolError(f"BCD value must be an int, got {type(value).__name__}")
+    if not 0 <= value < (_LIMITS[width] if width < 33 else 10 ** (2 * width)):
         raise ProtocolError(f"{value} does not fit in {width} BCD bytes")
-    return bytes.fromhex(text)
+    return bytes.fromhex("%0*d" % (2 * width, value))
 
 
 def decode_bcd(data: bytes) -> int:

@@ -795,8 +795,8 @@ _STATE_LAYOUT = _S(
     "model" / U8,
     "firmware" / c.Bytes(2),
     "mode" / U8,
-    "receipt_number" / c.Bytes(2),
-    "shift_number" / c.Bytes(2),
+    "receipt_number" / Bcd(2),  # [sources disagree] byte order: see Dialect.state_numbers_reversed
+    "shift_number" / Bcd(2),
     "receipt_state" / U8,
     "receipt_sum" / Bcd(5),
     "decimal_point" / U8,
@@ -804,13 +804,11 @@ _STATE_LAYOUT = _S(
 )
 
 
-def _bcd2(value: int, reverse: bool) -> bytes:
-    raw = encode_bcd(value, 2)
-    return raw[::-1] if reverse else raw
-
-
-def _unbcd2(raw: bytes, reverse: bool) -> int:
-    return decode_bcd(raw[::-1] if reverse else raw)
+def _swap_bcd2(value: int) -> int:
+    """The value whose 2-byte BCD is `value`'s with the bytes swapped (unact's reading of 3F)."""
+    if type(value) is not int or not 0 <= value <= 9999:
+        raise ProtocolError(f"{value!r} does not fit in 2 BCD bytes")
+    return (value % 100) * 100 + value // 100
 
 
 def _nibbles(mode: int, submode: int) -> int:
@@ -820,12 +818,20 @@ def _nibbles(mode: int, submode: int) -> int:
 
 
 def _state_to(r: DeviceStateReply, d: Dialect) -> dict[str, Any]:
-    if r.other_flags & _STATE_KNOWN_BITS or not 0 <= r.other_flags <= 0xFF:
+    other = r.other_flags
+    if other & _STATE_KNOWN_BITS or not 0 <= other <= 0xFF:
         raise ProtocolError("other_flags may only hold bit 4")
-    flags = r.other_flags
-    for name, bit in _STATE_FLAGS:
-        if getattr(r, name):
-            flags |= bit
+    flags = (
+        other
+        | (0x01 if r.fiscalised else 0)
+        | (0x02 if r.shift_open else 0)
+        | (0x04 if r.drawer_open else 0)
+        | (0x08 if r.paper_present else 0)
+        | (0x20 if r.cover_open else 0)
+        | (0x40 if r.fn_active else 0)
+        | (0x80 if r.battery_fault else 0)
+    )
+    reverse = d.state_numbers_reversed
     return {
         "cashier": r.cashier,
         "hall_number": r.hall_number,
@@ -835,8 +841,8 @@ def _state_to(r: DeviceStateReply, d: Dialect) -> dict[str, Any]:
         "model": r.model,
         "firmware": r.firmware,
         "mode": _nibbles(r.mode, r.submode),
-        "receipt_number": _bcd2(r.receipt_number, d.state_numbers_reversed),
-        "shift_number": _bcd2(r.shift_number, d.state_numbers_reversed),
+        "receipt_number": _swap_bcd2(r.receipt_number) if reverse else r.receipt_number,
+        "shift_number": _swap_bcd2(r.shift_number) if reverse else r.shift_number,
         "receipt_state": r.receipt_state,
         "receipt_sum": r.receipt_sum,
         "decimal_point": r.decimal_point,
@@ -846,23 +852,31 @@ def _state_to(r: DeviceStateReply, d: Dialect) -> dict[str, Any]:
 
 def _state_from(v: Any, d: Dialect) -> DeviceStateReply:
     flags = v["flags"]
+    mode = v["mode"]
+    reverse = d.state_numbers_reversed
     return DeviceStateReply(
-        cashier=v["cashier"],
-        hall_number=v["hall_number"],
-        datetime=v["datetime"],
-        serial_number=v["serial_number"],
-        model=v["model"],
-        firmware=bytes(v["firmware"]),
-        mode=v["mode"] & 0x0F,
-        submode=v["mode"] >> 4,
-        receipt_number=_unbcd2(v["receipt_number"], d.state_numbers_reversed),
-        shift_number=_unbcd2(v["shift_number"], d.state_numbers_reversed),
-        receipt_state=v["receipt_state"],
-        receipt_sum=v["receipt_sum"],
-        decimal_point=v["decimal_point"],
-        interface=v["interface"],
-        other_flags=flags & ~_STATE_KNOWN_BITS & 0xFF,
-        **{name: bool(flags & bit) for name, bit in _STATE_FLAGS},
+        v["cashier"],
+        v["hall_number"],
+        v["datetime"],
+        bool(flags & 0x01),
+        bool(flags & 0x02),
+        bool(flags & 0x04),
+        bool(flags & 0x08),
+        bool(flags & 0x20),
+        bool(flags & 0x40),
+        bool(flags & 0x80),
+        v["serial_number"],
+        v["model"],
+        bytes(v["firmware"]),
+        mode & 0x0F,
+        mode >> 4,
+        _swap_bcd2(v["receipt_number"]) if reverse else v["receipt_number"],
+        _swap_bcd2(v["shift_number"]) if reverse else v["shift_number"],
+        v["receipt_state"],
+        v["receipt_sum"],
+        v["decimal_point"],
+        v["interface"],
+        flags & 0x10,
     )
 
 

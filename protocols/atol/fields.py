@@ -8,7 +8,7 @@ construct code does not check for short reads, `commands` checks payload lengths
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any
+from typing import Any, Final
 
 import construct as c
 
@@ -130,51 +130,62 @@ GreedyUtf8 = _GreedyText("utf-8")
 GreedyAscii = _GreedyText("ascii")
 
 
-_DATE_FORMATS = {"dmy": "%d%m%y", "ymd": "%y%m%d"}
+# BCD byte -> value (0..99), -1 for a byte with a nibble > 9; and the reverse. Table lookups are the
+# fastest way to do this in CPython, and dates sit on the 3F hot path.
+_FROM_BCD: Final = tuple((b >> 4) * 10 + (b & 15) if (b >> 4) < 10 and (b & 15) < 10 else -1 for b in range(256))
+_TO_BCD: Final = tuple((v // 10) << 4 | v % 10 for v in range(100))
 
 
-def _digits(raw: bytes, what: str) -> str:
-    text = bytes(raw).hex()
-    if not text.isdigit():
-        raise ProtocolError(f"invalid BCD {what}: {bytes(raw).hex(' ')}")
-    return text
+def _check_date(value: Any, kind: type) -> None:
+    if not isinstance(value, kind):
+        raise ProtocolError(f"expected a {kind.__name__}, got {value!r}")
+    if not 2000 <= value.year <= 2099:
+        raise ProtocolError(f"year out of range 2000..2099: {value.year}")
 
 
 def date_to_bcd(value: _dt.date, order: str) -> bytes:
     """A date as BCD bytes in `order` ("dmy" for 64, "ymd" for 3F); years 2000..2099 only."""
-    if not isinstance(value, _dt.date):
-        raise ProtocolError(f"expected a date, got {value!r}")
-    if not 2000 <= value.year <= 2099:
-        raise ProtocolError(f"year out of range 2000..2099: {value.year}")
-    return bytes.fromhex(value.strftime(_DATE_FORMATS[order]))
-
-
-def _ymd(text: str, order: str) -> tuple[int, int, int]:
-    a, b, c_ = int(text[0:2]), int(text[2:4]), int(text[4:6])
-    return (2000 + c_, b, a) if order == "dmy" else (2000 + a, b, c_)
-
-
-def date_from_bcd(raw: bytes, order: str) -> _dt.date:
-    text = _digits(raw, "date")
-    try:
-        return _dt.date(*_ymd(text, order))
-    except ValueError as exc:
-        raise ProtocolError(f"invalid date {bytes(raw).hex(' ')}: {exc}") from None
+    _check_date(value, _dt.date)
+    t = _TO_BCD
+    if order == "dmy":
+        return bytes((t[value.day], t[value.month], t[value.year - 2000]))
+    return bytes((t[value.year - 2000], t[value.month], t[value.day]))
 
 
 def datetime_to_bcd(value: _dt.datetime, order: str) -> bytes:
     """Date then time (hh mm ss) as BCD; date part in `order`."""
-    if not isinstance(value, _dt.datetime):
-        raise ProtocolError(f"expected a datetime, got {value!r}")
-    if not 2000 <= value.year <= 2099:
-        raise ProtocolError(f"year out of range 2000..2099: {value.year}")
-    return bytes.fromhex(value.strftime(_DATE_FORMATS[order] + "%H%M%S"))
+    _check_date(value, _dt.datetime)
+    t = _TO_BCD
+    if order == "dmy":
+        first, third = t[value.day], t[value.year - 2000]
+    else:
+        first, third = t[value.year - 2000], t[value.day]
+    return bytes((first, t[value.month], third, t[value.hour], t[value.minute], t[value.second]))
+
+
+def _ymd(raw: bytes, order: str) -> tuple[int, int, int]:
+    f = _FROM_BCD
+    a, b, c_ = f[raw[0]], f[raw[1]], f[raw[2]]
+    if a < 0 or b < 0 or c_ < 0:
+        raise ProtocolError(f"invalid BCD date: {bytes(raw[:3]).hex(' ')}")
+    return (2000 + c_, b, a) if order == "dmy" else (2000 + a, b, c_)
+
+
+def date_from_bcd(raw: bytes, order: str) -> _dt.date:
+    try:
+        return _dt.date(*_ymd(raw, order))
+    except ValueError as exc:
+        raise ProtocolError(f"invalid date {bytes(raw).hex(' ')}: {exc}") from None
 
 
 def datetime_from_bcd(raw: bytes, order: str) -> _dt.datetime:
-    text = _digits(raw, "date/time")
+    year, month, day = _ymd(raw, order)
+    f = _FROM_BCD
+    hour, minute, second = f[raw[3]], f[raw[4]], f[raw[5]]
     try:
-        return _dt.datetime(*_ymd(text, order), int(text[6:8]), int(text[8:10]), int(text[10:12]))
+        if hour < 0 or minute < 0 or second < 0:
+            raise ValueError("not BCD")
+        return _dt.datetime(year, month, day, hour, minute, second)
     except ValueError as exc:
         raise ProtocolError(f"invalid date/time {bytes(raw).hex(' ')}: {exc}") from None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable
 
 import construct as c
@@ -54,22 +55,25 @@ class FlatLayout:
     def fixed_size(self) -> int:
         return self.packer.size
 
+    def __post_init__(self) -> None:
+        # Index lists of the fields that need a conversion, so plain fields cost nothing extra.
+        object.__setattr__(self, "_dec", tuple((i, f) for i, f in enumerate(self.decoders) if f is not None))
+        object.__setattr__(self, "_enc", tuple((i, f) for i, f in enumerate(self.encoders) if f is not None))
+
     def parse(self, data: bytes) -> dict[str, Any]:
-        size = self.packer.size
-        values = self.packer.unpack_from(data)
-        out = {
-            name: (value if dec is None else dec(value))
-            for name, value, dec in zip(self.names, values, self.decoders)
-        }
+        values = list(self.packer.unpack_from(data))
+        for i, dec in self._dec:  # type: ignore[attr-defined]
+            values[i] = dec(values[i])
+        out = dict(zip(self.names, values))
         if self.tail_name is not None:
-            tail = bytes(data[size:])
+            tail = bytes(data[self.packer.size :])
             out[self.tail_name] = tail if self.tail_decoder is None else self.tail_decoder(tail)
         return out
 
     def build(self, values: dict[str, Any]) -> bytes:
-        args = [
-            values[name] if enc is None else enc(values[name]) for name, enc in zip(self.names, self.encoders)
-        ]
+        args = [values[name] for name in self.names]
+        for i, enc in self._enc:  # type: ignore[attr-defined]
+            args[i] = enc(args[i])
         try:
             raw = self.packer.pack(*args)
         except struct.error as exc:
@@ -124,19 +128,19 @@ def _field(sub: Any) -> tuple[str, Convert | None, Convert | None] | None:
         return "?", None, None
     if isinstance(sub, BcdAdapter):
         width = sub.width
-        return f"{width}s", decode_bcd, lambda v, w=width: encode_bcd(v, w)
+        return f"{width}s", decode_bcd, partial(encode_bcd, width=width)
     if isinstance(sub, _FixedText):
         width, encoding = sub.width, sub.encoding
         return (
             f"{width}s",
-            lambda raw, e=encoding: fixed_text_decode(raw, e),
-            lambda v, w=width, e=encoding: fixed_text_encode(v, w, e),
+            partial(fixed_text_decode, encoding=encoding),
+            partial(fixed_text_encode, width=width, encoding=encoding),
         )
     if isinstance(sub, _BcdDate):
         order = sub.order
         if sub.with_time:
-            return "6s", lambda raw, o=order: datetime_from_bcd(raw, o), lambda v, o=order: datetime_to_bcd(v, o)
-        return "3s", lambda raw, o=order: date_from_bcd(raw, o), lambda v, o=order: date_to_bcd(v, o)
+            return "6s", partial(datetime_from_bcd, order=order), partial(datetime_to_bcd, order=order)
+        return "3s", partial(date_from_bcd, order=order), partial(date_to_bcd, order=order)
     if isinstance(sub, c.Bytes) and isinstance(sub.length, int):
         return f"{sub.length}s", bytes, _exact_bytes(sub.length)
     return None

@@ -205,6 +205,25 @@ class FrameDecoder:
                 if idx < 0:
                     break
                 self._flush_noise(events)
+                # Fast path for the common case: a whole frame with nothing to unescape is already
+                # here. It yields exactly what the byte-level path below would.
+                if idx + 4 < end:
+                    lo, hi, pid = data[idx + 1], data[idx + 2], data[idx + 3]
+                    if lo < 0x80 and hi < 0x80 and pid != STX:
+                        length = lo | hi << 7
+                        stop = idx + 5 + length
+                        if (
+                            length <= self.max_data_len
+                            and stop <= end
+                            and _SPECIAL.search(data, idx + 4, stop) is None
+                        ):
+                            body = bytes(data[idx + 4 : stop - 1])
+                            if crc8(body, _CRC_TABLE[0xFF ^ pid]) == data[stop - 1]:
+                                events.append(Frame(pid, body))
+                            else:
+                                events.append(FrameError(REASON_BAD_CRC, pid, bytes(data[idx:stop])))
+                            pos = stop
+                            continue
                 self._start()
                 pos = idx + 1
                 continue
