@@ -1,0 +1,146 @@
+"""`sim://NAME`: an in-process simulator behind the daemon's ordinary `Transport` interface.
+
+Why: the driver and the daemon are tested end to end against the simulator without sockets or ptys,
+through exactly the code path a real printer uses (`open_transport(uri)`). Importing this module
+registers the `sim` scheme with `kkm_bridge.transports` (the transports package leaves the scheme to
+the simulator so that it does not import `simulators`).
+
+    from simulators.atol.sim_transport import register_simulator
+    sim = Simulator(...)                          # faults, clock, state as you like
+    register_simulator("till1", sim)
+    transport = open_transport("sim://till1")     # the driver's usual entry point
+
+`sim://NAME` finds the simulator registered under NAME; an unknown NAME creates a new default one
+(options: `state=<file>` to persist, `width=32|48`) and registers it, so reconnecting reaches the same
+device, as with hardware. Emission delays (timing emulation, baud pacing) are honoured with the event
+loop's timers; a `disconnect` fault delivers half a frame and then fails reads with `Disconnected`
+until `connect()` is called again; a stall releases its held reply when it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from kkm_bridge.transports.base import Deadline, Transport, timeout_error
+from kkm_bridge.transports.errors import Disconnected
+from kkm_bridge.transports.uri import TransportAddress, register_scheme
+
+from .config import DeviceConfig
+from .simulator import Emission, Simulator
+
+_SIMULATORS: dict[str, Simulator] = {}
+
+
+def register_simulator(name: str, sim: Simulator) -> None:
+    """Make `sim://name` reach `sim` (replacing any earlier simulator of that name)."""
+    _SIMULATORS[name] = sim
+
+
+def unregister_simulator(name: str) -> None:
+    _SIMULATORS.pop(name, None)
+
+
+def get_simulator(name: str) -> Simulator | None:
+    return _SIMULATORS.get(name)
+
+
+class SimTransport(Transport):
+    """A Transport whose other end is a `Simulator` in the same process."""
+
+    def __init__(self, sim: Simulator, address: str = "sim://default") -> None:
+        super().__init__(address)
+        self.sim = sim
+        self._open = False
+        self._dropped = False
+        self._incoming = bytearray()
+        self._arrived = asyncio.Event()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._wake: asyncio.TimerHandle | None = None
+        self._due = 0.0  # loop time until which earlier output is still "on the wire"
+
+    @property
+    def connected(self) -> bool:
+        return self._open
+
+    async def connect(self, deadline: Deadline = None) -> None:
+        self._open = True
+        self._dropped = False
+
+    async def close(self) -> None:
+        self._open = False
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        if self._wake is not None:
+            self._wake.cancel()
+            self._wake = None
+        self._incoming.clear()
+        self._arrived.set()
+
+    async def _write(self, data: bytes, deadline: Deadline) -> None:
+        if self._dropped:
+            self._open = False
+            raise Disconnected(f"{self.address}: link dropped")
+        self._deliver(self.sim.process(data))
+
+    def _deliver(self, emissions: list[Emission]) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        at = max(now, self._due)
+        for emission in emissions:
+            at += emission.delay + self.sim.timing.wire_seconds(len(emission.data))
+            if at <= now:
+                self._arrive(emission.data, emission.disconnect)
+            else:
+                handle = loop.call_at(at, self._arrive, emission.data, emission.disconnect)
+                self._timers.add(handle)
+        self._due = at
+        due = self.sim.wake_at()
+        if due is not None and self._wake is None:
+            delay = max(0.0, due - self.sim.monotonic()) + 0.001
+            self._wake = loop.call_later(delay, self._poll)
+
+    def _poll(self) -> None:
+        self._wake = None
+        if self._open:
+            self._deliver(self.sim.process(b""))
+
+    def _arrive(self, data: bytes, disconnect: bool) -> None:
+        self._timers = {t for t in self._timers if not t.cancelled() and t.when() > asyncio.get_running_loop().time()}
+        if not self._open:
+            return
+        self._incoming += data
+        if disconnect:
+            self._dropped = True
+        self._arrived.set()
+
+    async def _read_some(self, max_bytes: int, deadline: Deadline) -> bytes:
+        while not self._incoming:
+            if not self._open:
+                raise Disconnected(f"{self.address}: closed")
+            if self._dropped:
+                self._open = False
+                raise Disconnected(f"{self.address}: link dropped")
+            self._arrived.clear()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._arrived.wait()
+            except TimeoutError:
+                raise timeout_error(self.address, "receive data") from None
+        data = bytes(self._incoming)
+        self._incoming.clear()
+        return data
+
+
+def _factory(address: TransportAddress) -> Transport:
+    name = address.netloc or address.path.strip("/") or "default"
+    state = address.get_str("state")
+    width = address.get_int("width", 48, minimum=32)
+    sim = _SIMULATORS.get(name)
+    if sim is None:
+        sim = Simulator(DeviceConfig(line_width=width), state_path=state)
+        _SIMULATORS[name] = sim
+    return SimTransport(sim, address.uri)
+
+
+register_scheme("sim", _factory, replace=True)
