@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from kkm_bridge.driver.errors import DeviceRefused, ReceiptNotSupported, ShiftPolicyRefused
+
 __all__ = ["Refusal", "refusal_of"]
 
 
@@ -41,29 +43,23 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def _driver_refusal_types() -> tuple[type[BaseException], ...]:
-    try:
-        from kkm_bridge.driver import errors as driver_errors
-    except ImportError:  # pragma: no cover - the driver package always ships errors.py
-        return ()
-    found: list[type[BaseException]] = []
-    for name in ("DeviceError", "DeviceRefused", "DeviceRefusal"):
-        candidate = getattr(driver_errors, name, None)
-        if isinstance(candidate, type) and issubclass(candidate, BaseException):
-            found.append(candidate)
-    return tuple(found)
+def _clean(name: str) -> str:
+    return re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_") or "device_error"
 
 
 def refusal_of(exc: BaseException) -> Refusal | None:
-    """The refusal ``exc`` reports, or None when the outcome of the command is unknown."""
-    types = _driver_refusal_types()
-    if not types or not isinstance(exc, types):
-        return None
-    code = getattr(exc, "code", None)
-    if not isinstance(code, int) or isinstance(code, bool):
-        code = None
-    name = getattr(exc, "name", None)
-    if not isinstance(name, str) or not name:
-        name = _snake(type(exc).__name__)
-    message = getattr(exc, "device_message", None) or getattr(exc, "message", None) or str(exc)
-    return Refusal(code, re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_") or "device_error", str(message))
+    """The refusal ``exc`` reports, or None when the outcome of the command is unknown.
+
+    Refusals: the device's own (``DeviceRefused``: code, name, message), the driver's shift policy
+    (``ShiftPolicyRefused``, with the device's code when a device error caused it) and receipts the driver
+    cannot express in device commands (``ReceiptNotSupported``, refused before anything is sent).
+    """
+    if isinstance(exc, DeviceRefused):
+        message = exc.message + (f" at {exc.step}" if exc.step is not None else "")
+        return Refusal(exc.code, _clean(exc.name), message)
+    if isinstance(exc, ShiftPolicyRefused):
+        code = exc.cause.code if exc.cause is not None else None
+        return Refusal(code, _clean(_snake(type(exc).__name__)), str(exc))
+    if isinstance(exc, ReceiptNotSupported):
+        return Refusal(None, "receipt_not_supported", str(exc))
+    return None
