@@ -23,6 +23,7 @@ Where sources disagree the default is the best-supported reading and `Dialect` n
 from __future__ import annotations
 
 import datetime as _dt
+import operator
 import struct
 from dataclasses import dataclass, fields
 from enum import Enum, IntEnum
@@ -623,10 +624,20 @@ class _Codec:
     _compiled: Any = None
     _flat: FlatLayout | None = None
     _names: tuple[str, ...] = ()
+    _getter: Any = None
+    _direct_parse: bool = False
+    _direct_build: bool = False
 
     def __post_init__(self) -> None:
         self._names = tuple(f.name for f in fields(self.cls))
         self._flat = flatten(self.layout)
+        if self._names:
+            self._getter = operator.attrgetter(*self._names)
+        # When the wire fields are exactly the dataclass fields, in order, the flat engine can go
+        # straight between positional values and the dataclass, with no dict in between.
+        same = self._flat is not None and self._flat.all_names == self._names
+        self._direct_parse = same and self.from_fields is None
+        self._direct_build = same and self.to_fields is None and len(self._names) > 1
         if self.layout is None:
             self.fixed_size = self.min_size = 0
             return
@@ -659,9 +670,11 @@ class _Codec:
             raise ProtocolError(f"expected {self.cls.__name__}, got {type(obj).__name__}")
         if self.layout is None:
             return b""
-        values = self.to_fields(obj, dialect) if self.to_fields else {n: getattr(obj, n) for n in self._names}
         try:
-            return self.engine().build(values)
+            if self._direct_build and _ENGINE == "flat":
+                return self._flat.build_list(self._getter(obj))  # type: ignore[union-attr]
+            values = self.to_fields(obj, dialect) if self.to_fields else {n: getattr(obj, n) for n in self._names}
+            return self.engine().build(values)  # type: ignore[no-any-return]
         except ProtocolError:
             raise
         except (c.ConstructError, ValueError, TypeError, OverflowError, struct.error, AttributeError) as exc:
@@ -678,10 +691,12 @@ class _Codec:
         if self.layout is None:
             return self.cls()
         try:
+            if self._direct_parse and _ENGINE == "flat":
+                return self.cls(*self._flat.parse_list(data))  # type: ignore[union-attr]
             values = self.engine().parse(data)
         except ProtocolError:
             raise
-        except (c.ConstructError, ValueError, TypeError, struct.error) as exc:
+        except (c.ConstructError, ValueError, TypeError, struct.error, UnicodeError) as exc:
             raise ProtocolError(f"cannot decode {self.cls.__name__}: {exc}") from None
         if self.from_fields:
             return self.from_fields(values, dialect)

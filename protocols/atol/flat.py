@@ -60,18 +60,25 @@ class FlatLayout:
         object.__setattr__(self, "_dec", tuple((i, f) for i, f in enumerate(self.decoders) if f is not None))
         object.__setattr__(self, "_enc", tuple((i, f) for i, f in enumerate(self.encoders) if f is not None))
 
-    def parse(self, data: bytes) -> dict[str, Any]:
+    @property
+    def all_names(self) -> tuple[str, ...]:
+        """Field names in wire order, the greedy tail (if any) last."""
+        return self.names + ((self.tail_name,) if self.tail_name is not None else ())
+
+    def parse_list(self, data: bytes) -> list[Any]:
+        """Field values in `all_names` order."""
         values = list(self.packer.unpack_from(data))
         for i, dec in self._dec:  # type: ignore[attr-defined]
             values[i] = dec(values[i])
-        out = dict(zip(self.names, values))
         if self.tail_name is not None:
             tail = bytes(data[self.packer.size :])
-            out[self.tail_name] = tail if self.tail_decoder is None else self.tail_decoder(tail)
-        return out
+            values.append(tail if self.tail_decoder is None else self.tail_decoder(tail))
+        return values
 
-    def build(self, values: dict[str, Any]) -> bytes:
-        args = [values[name] for name in self.names]
+    def build_list(self, values: Any) -> bytes:
+        """Bytes from field values in `all_names` order."""
+        args = list(values)
+        tail = args.pop() if self.tail_name is not None else None
         for i, enc in self._enc:  # type: ignore[attr-defined]
             args[i] = enc(args[i])
         try:
@@ -80,8 +87,13 @@ class FlatLayout:
             raise ProtocolError(f"value out of range: {exc}") from None
         if self.tail_name is None:
             return raw
-        tail = values[self.tail_name]
         return raw + (tail if self.tail_encoder is None else self.tail_encoder(tail))
+
+    def parse(self, data: bytes) -> dict[str, Any]:
+        return dict(zip(self.all_names, self.parse_list(data)))
+
+    def build(self, values: dict[str, Any]) -> bytes:
+        return self.build_list([values[name] for name in self.all_names])
 
 
 def _exact_bytes(n: int) -> Convert:
