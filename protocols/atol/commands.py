@@ -1392,5 +1392,3 @@ def decode_reply(code: Code, data: bytes, dialect: Dialect = DEFAULT_DIALECT) ->
 def is_error(reply: Reply) -> bool:
     return isinstance(reply, ErrorReply)
 
-
-__all__ = [name for name in dir() if not name.startswith("_") and name not in {"annotations", "c", "struct"}]

@@ -10,22 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = [
-    "COVER_OPEN_ERROR",
-    "DEVICE_ERRORS",
-    "DeviceErrorInfo",
-    "NO_PAPER",
-    "SHIFT_EXPIRED",
-    "WRONG_PASSWORD",
-    "RECEIPT_CLOSED",
-    "RECEIPT_OPEN",
-    "SHIFT_OPEN",
-    "NOT_ALLOWED_IN_MODE",
-    "PAYMENT_LESS",
-    "INVALID_COMMAND",
-    "FN_SHIFT_EXPIRED",
-    "describe",
-]
 
 
 @dataclass(frozen=True, slots=True)

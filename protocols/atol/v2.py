@@ -154,21 +154,30 @@ def decode_frame(raw: bytes) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    """Link timeouts in seconds (atol4j `Timeout`). Where the sources only give a number, the role
-    given here is ours: T3 = device waits for ACK after its frame, T6 = device waits for ACK after its
-    ENQ, T8 = waiting for the closing EOT.
+    """Link timeouts in seconds (atol4j `Timeout`: T1..T8 in ms there). Where the sources only give a
+    number, the role given here is ours: T3 = device waits for ACK after its frame, T6 = device waits
+    for ACK after its ENQ, T8 = waiting for the closing EOT. Lower-case aliases (`t1`..) are provided.
     """
 
-    t1: float = 0.5  # host waits for ACK to its ENQ
-    t2: float = 2.0  # wait for STX after ACKing an ENQ
-    t3: float = 0.5
-    t4: float = 0.5  # host waits for ACK to its frame
-    t5: float = 10.0  # host waits for the device's ENQ (answer); per command, see T5_BY_COMMAND
-    t6: float = 0.5
-    t7: float = 0.5  # back-off after an ENQ collision
-    t8: float = 1.0
+    T1: float = 0.5  # host waits for ACK to its ENQ
+    T2: float = 2.0  # wait for STX after ACKing an ENQ
+    T3: float = 0.5
+    T4: float = 0.5  # host waits for ACK to its frame
+    T5: float = 10.0  # host waits for the device's ENQ (answer); per command, see T5_BY_COMMAND
+    T6: float = 0.5
+    T7: float = 0.5  # back-off after an ENQ collision
+    T8: float = 1.0
     enq_retries: int = 5
     frame_retries: int = 10
+
+    t1 = property(lambda self: self.T1)
+    t2 = property(lambda self: self.T2)
+    t3 = property(lambda self: self.T3)
+    t4 = property(lambda self: self.T4)
+    t5 = property(lambda self: self.T5)
+    t6 = property(lambda self: self.T6)
+    t7 = property(lambda self: self.T7)
+    t8 = property(lambda self: self.T8)
 
 
 T5_BY_COMMAND: Final[dict[int, float]] = {
