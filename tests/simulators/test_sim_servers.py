@@ -280,3 +280,28 @@ def test_cli_dump_needs_a_state_file(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "kkm_bridge", "simulate", "--dump", "--state",
                           str(tmp_path / "missing.json")], capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and "--state" in out.stderr
+
+
+def test_readme_raw_byte_exchange_over_the_cli_pty() -> None:
+    """The exact bytes of simulators/README.md, from another process's point of view."""
+    proc, info = start_cli("--pty")
+    try:
+        port = serial.Serial(info["pty"], 115200, timeout=0.1)
+        try:
+            port.write(bytes.fromhex("FE 06 00 02 C1 01 01 00 00 3F ED"))
+            data = b""
+            deadline = time.monotonic() + TIMEOUT
+            while len(data) < 6 + 37 and time.monotonic() < deadline:
+                data += port.read(4096)
+            assert data.startswith(bytes.fromhex("fe 01 00 02 a1 95"))
+            assert data[6:].startswith(bytes.fromhex("fe 20 00 f0 a6 01 44"))
+            port.write(bytes.fromhex("FE 02 00 04 C2 01 20"))
+            data = b""
+            deadline = time.monotonic() + TIMEOUT
+            while len(data) < 6 and time.monotonic() < deadline:
+                data += port.read(4096)
+            assert data == bytes.fromhex("fe 01 00 04 a3 ad")
+        finally:
+            port.close()
+    finally:
+        stop(proc)
