@@ -36,8 +36,8 @@ RULES_FILE_NAME = "99-kkm-bridge.rules"
 DEVICE_MODE = "0660"
 
 # A POSIX-portable group name (useradd's rule), so it is safe inside a udev "..." value.
-_GROUP_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-_USB_IDS_RE = re.compile(r"^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$")
+_GROUP_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+_USB_IDS_RE = re.compile(r"([0-9a-fA-F]{4}):([0-9a-fA-F]{4})")
 
 
 class UdevRulesError(ValueError):
@@ -53,7 +53,7 @@ class Unresolved:
 
 
 def check_group(group: str) -> str:
-    if not _GROUP_RE.match(group):
+    if not _GROUP_RE.fullmatch(group):
         raise UdevRulesError(
             f"invalid group name {group!r}: use lower-case letters, digits, '_' and '-' "
             "(starting with a letter or '_', at most 32 characters)"
@@ -159,7 +159,7 @@ def usb_ids_from_uri(uri: str) -> tuple[int, int] | None:
     if not sep or scheme.lower() != "usb":
         return None
     netloc = rest.split("/", 1)[0].split("?", 1)[0]
-    match = _USB_IDS_RE.match(netloc)
+    match = _USB_IDS_RE.fullmatch(netloc)
     if match is None:
         return None
     return int(match.group(1), 16), int(match.group(2), 16)
