@@ -37,6 +37,9 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                    help="serve on TCP (default 127.0.0.1:5555; port 0 picks a free port)")
     p.add_argument("--state", metavar="FILE", help="fiscal memory and device state file (created if missing)")
     p.add_argument("--dump", action="store_true", help="with --state: print the fiscal memory as JSON and exit")
+    p.add_argument("--protocol", choices=("v3", "v2"), default="v3", help="transport protocol (default v3)")
+    p.add_argument("--dialect", choices=("default", "atol4j", "unact", "dant"), default="default",
+                   help="reply layout where the sources disagree (protocols.atol.commands.Dialect)")
     p.add_argument("--model", type=int, choices=(32, 48), default=48, help="line width: 32 (58 mm) or 48 (80 mm)")
     p.add_argument("--baud", type=int, default=None, help="pace output at BAUD (bytes*10/baud seconds)")
     p.add_argument("--command-delay", type=float, default=0.0, metavar="S", help="processing time per command")
@@ -116,7 +119,12 @@ def build_simulator(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     for spec in args.fault:
         parse_fault_spec(faults, spec)
     timing = WireTiming(baud=args.baud, command_seconds=args.command_delay, line_seconds=args.line_delay)
-    sim = Simulator(config, state_path=args.state, faults=faults, timing=timing)
+    sim = Simulator(config, state_path=args.state, faults=faults, timing=timing, protocol=args.protocol)
+    if args.dialect != "default":
+        from protocols.atol import commands as cmd
+
+        sim.dispatcher.dialect = {"atol4j": cmd.ATOL4J_DIALECT, "unact": cmd.UNACT_DIALECT,
+                                  "dant": cmd.DANT_DIALECT}[args.dialect]
     if args.tape_dir:
         _write_tape_to(sim, args.tape_dir)
     return sim

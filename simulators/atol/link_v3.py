@@ -73,6 +73,10 @@ class LinkV3:
         self.frames_in = 0
         self.bad_frames_in = 0
 
+    def reset_line(self) -> None:
+        """Forget a half-received frame (the link dropped); the task buffer stays."""
+        self.decoder = FrameDecoder()
+
     def receive(self, data: bytes) -> None:
         for event in self.decoder.feed(data):
             if isinstance(event, Frame):

@@ -23,14 +23,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from protocols.atol.v3 import FrameDecoder
-
 from .clock import Clock
 from .config import DeviceConfig
 from .device import Device
 from .dispatch import Dispatcher
 from .faults import Faults
 from .fiscal_memory import FiscalDocument, FiscalMemory
+from .link_v2 import LinkV2
 from .link_v3 import LinkV3, Outgoing, command_code
 from .task_buffer import Task, TaskBuffer
 
@@ -82,7 +81,11 @@ class Simulator:
         timing: WireTiming | None = None,
         tax_table: dict[int, object] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        protocol: str = "v3",
     ) -> None:
+        if protocol not in ("v2", "v3"):
+            raise ValueError(f"protocol must be 'v2' or 'v3', not {protocol!r}")
+        self.protocol = protocol
         self.config = config or DeviceConfig()
         self.memory = FiscalMemory(state_path)
         self.device = Device(self.config, self.memory, clock, tax_table)
@@ -106,6 +109,10 @@ class Simulator:
         self._new_link()
 
     def _new_link(self) -> None:
+        self.link: LinkV3 | LinkV2
+        if self.protocol == "v2":
+            self.link = LinkV2(self._execute, self._emit, self.monotonic)
+            return
         buffer = TaskBuffer(self.config.task_buffer_size, self.config.stop_after_error)
         self.link = LinkV3(buffer, self._execute, self._emit)
 
@@ -118,6 +125,8 @@ class Simulator:
 
     @property
     def task_buffer(self) -> TaskBuffer:
+        if not isinstance(self.link, LinkV3):
+            raise AttributeError("transport v2 has no task buffer")
         return self.link.buffer
 
     def feed(self, data: bytes) -> bytes:
@@ -139,6 +148,8 @@ class Simulator:
         """Monotonic time at which a stall ends and held output is due (None: nothing held)."""
         if self._held or self._pending_input:
             return self._stall_until
+        if isinstance(self.link, LinkV2):
+            return self.link.timer_due
         return None
 
     def poll(self) -> list[Emission]:
@@ -163,6 +174,8 @@ class Simulator:
         try:
             if data:
                 self.link.receive(data)
+            if isinstance(self.link, LinkV2):
+                self.link.tick()
         except PowerCut:
             self._after_power_cut()
         finally:
@@ -230,7 +243,7 @@ class Simulator:
         if disconnect is not None:
             self.disconnects += 1
             self._out.append(Emission(data[: max(1, len(data) // 2)], outgoing.is_async, delay, disconnect=True))
-            self.link.decoder = FrameDecoder()
+            self.link.reset_line()
             self._off_until = self.monotonic() + disconnect.seconds
             return
         stall = faults.take("stall", command)
