@@ -33,6 +33,9 @@ __all__ = [
     "FrameError",
     "crc8",
     "decode_frame",
+    "is_resend_request",
+    "next_packet_id",
+    "resend_request",
     "encode_frame",
     "escape",
     "unescape",
@@ -131,6 +134,7 @@ REASON_BAD_LENGTH: Final = "bad length"  # a LEN byte with bit 7 set
 REASON_TOO_LONG: Final = "too long"  # LEN above the decoder's cap
 REASON_BAD_ESCAPE: Final = "bad escape"  # FD not followed by EE/ED
 REASON_BAD_CRC: Final = "bad CRC"
+REASON_TRUNCATED: Final = "truncated"  # a partial frame dropped by `reset()` (e.g. after a line timeout)
 
 _HUNT, _LEN_LO, _LEN_HI, _ID, _BODY = range(5)
 _SPECIAL = re.compile(b"[\xfd\xfe]")
@@ -166,12 +170,15 @@ class FrameDecoder:
 
     def reset(self) -> list[FrameError]:
         """Drop any partial frame (e.g. after a line timeout); returns what was dropped as events."""
-        events: list[Frame | FrameError] = []
-        self._flush_noise(events)
+        events: list[FrameError] = []
+        if self._noise:
+            events.append(FrameError(REASON_NOISE, None, bytes(self._noise)))
+            self._noise.clear()
         if self._state != _HUNT:
-            events.append(FrameError("truncated", self._pid if self._state == _BODY else None, bytes(self._raw)))
+            pid = self._pid if self._state == _BODY else None
+            events.append(FrameError(REASON_TRUNCATED, pid, bytes(self._raw)))
             self._state = _HUNT
-        return events  # type: ignore[return-value]
+        return events
 
     def _flush_noise(self, events: list[Frame | FrameError]) -> None:
         if self._noise:
@@ -308,6 +315,24 @@ class FrameDecoder:
             events.append(FrameError(REASON_BAD_CRC, self._pid, bytes(self._raw)))
             return
         events.append(Frame(self._pid, bytes(body)))
+
+
+MAX_PACKET_ID: Final = 0xDF
+"""Host packet ids run 0x00..0xDF and wrap (atol4j); 0xF0 is the device's async id."""
+
+
+def next_packet_id(packet_id: int) -> int:
+    """The packet (or task) id after `packet_id`, wrapping after 0xDF as atol4j does."""
+    return 0 if packet_id >= MAX_PACKET_ID else packet_id + 1
+
+
+def resend_request(packet_id: int) -> bytes:
+    """The empty frame that asks the other side to resend packet `packet_id` (reference §1.4)."""
+    return encode_frame(packet_id, b"")
+
+
+def is_resend_request(frame: Frame) -> bool:
+    return not frame.data
 
 
 def decode_frame(raw: bytes) -> Frame:

@@ -127,7 +127,7 @@ def test_error_events() -> None:
     decoder = FrameDecoder()
     assert decoder.feed(good[:4]) == []
     assert not decoder.idle
-    assert decoder.reset() == [FrameError("truncated", 3, good[:4])]
+    assert decoder.reset() == [FrameError(v3.REASON_TRUNCATED, 3, good[:4])]
     assert decoder.idle
 
 
@@ -148,3 +148,10 @@ def test_encode_rejects_bad_input() -> None:
     with pytest.raises(ProtocolError):
         v3.unescape(b"\xfd\x00")
     assert v3.unescape(v3.escape(b"\xfd\xee\xfe\xed")) == b"\xfd\xee\xfe\xed"
+
+
+def test_packet_id_helpers() -> None:
+    assert v3.next_packet_id(0) == 1
+    assert v3.next_packet_id(0xDF) == 0
+    assert v3.resend_request(1) == bytes.fromhex("FE 00 00 01 9D")
+    assert v3.is_resend_request(v3.decode_frame(v3.resend_request(7)))
