@@ -50,6 +50,8 @@ CASH = 1
 #: Receipt types that bring money in (cash added to the drawer).
 INCOMING_TYPES = {1, 5}
 MAX_LINES = 1000
+#: Printed documents kept in `Device.tape` (older ones are dropped so a long-running server stays small).
+TAPE_KEEP = 1000
 SUBMODE_IDLE, SUBMODE_ITEMS, SUBMODE_PAYMENTS = 0, 1, 4
 #: Flags bit0 of registration commands: execute as a test, change nothing.
 FLAG_TEST = 0x01
@@ -254,6 +256,8 @@ class Device:
     def _print(self, printed: PrintedDocument) -> None:
         """Put a finished document on the tape and run the paper/cover countdowns."""
         self.tape.append(printed)
+        if len(self.tape) > TAPE_KEEP:
+            del self.tape[: len(self.tape) - TAPE_KEEP]
         if self.on_print is not None:
             self.on_print(printed)
         if self.paper_left is not None:

@@ -23,6 +23,7 @@ of the printed decimal sign). When the TLVs run out, `A4 46` fails with error 0x
 from __future__ import annotations
 
 import datetime as _dt
+from collections import deque
 from typing import Any
 
 from protocols.atol import commands as cmd
@@ -56,7 +57,8 @@ class Dispatcher:
         self.device = device
         self.dialect = dialect
         self.interface = INTERFACE_USB
-        self.executed: list[Any] = []  # decoded requests, in order (for tests and debugging)
+        #: The last decoded requests, in order (for tests and debugging; bounded for long runs).
+        self.executed: deque[Any] = deque(maxlen=1000)
 
     def execute(self, payload: bytes) -> tuple[bool, bytes]:
         device = self.device
@@ -244,8 +246,8 @@ class Dispatcher:
             return encode_bcd(d.config.registration.serial_digits(), 4)
         if register == 17:  # date and time, BCD DD MM YY hh mm ss
             now = d.now()
-            return bytes(encode_bcd(int(f"{v:02d}"), 1)[0] for v in
-                         (now.day, now.month, now.year % 100, now.hour, now.minute, now.second))
+            parts = (now.day, now.month, now.year % 100, now.hour, now.minute, now.second)
+            return b"".join(encode_bcd(value, 1) for value in parts)
         raise DeviceError(codes.NOT_SUPPORTED, ext=register, detail=f"register {register} not simulated")
 
 

@@ -100,6 +100,8 @@ class TcpServer:
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         self._writers.add(writer)
+        async with self.lock:
+            self.sim.link.reset_line()  # a new cable: no half frame from an earlier connection
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)

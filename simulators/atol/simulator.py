@@ -22,6 +22,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .clock import Clock
 from .config import DeviceConfig
@@ -82,6 +83,7 @@ class Simulator:
         tax_table: dict[int, object] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         protocol: str = "v3",
+        dialect: Any = None,
     ) -> None:
         if protocol not in ("v2", "v3"):
             raise ValueError(f"protocol must be 'v2' or 'v3', not {protocol!r}")
@@ -89,7 +91,7 @@ class Simulator:
         self.config = config or DeviceConfig()
         self.memory = FiscalMemory(state_path)
         self.device = Device(self.config, self.memory, clock, tax_table)
-        self.dispatcher = Dispatcher(self.device)
+        self.dispatcher = Dispatcher(self.device) if dialect is None else Dispatcher(self.device, dialect)
         self.faults = faults or Faults()
         self.timing = timing or WireTiming()
         self.monotonic = monotonic
