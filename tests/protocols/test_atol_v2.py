@@ -149,3 +149,43 @@ def test_links_never_raise_on_line_input(inputs) -> None:
         for link in (host, device):
             actions = link.timeout() if item is None else link.receive(item)
             assert all(isinstance(a, (Write, SetTimer, Deliver, Failed)) for a in actions)
+
+
+def test_device_side_receives_and_answers() -> None:
+    device = DeviceLink()
+    assert device.receive(bytes((ENQ,))) == [Write(bytes((ACK,))), SetTimer(2.0)]
+    frame = v2.encode_frame(b"\x00\x00\x3f")
+    bad = frame[:-1] + bytes((frame[-1] ^ 1,))
+    assert device.receive(bad) == [Write(bytes((NAK,))), SetTimer(2.0)]
+    assert device.receive(frame) == [Write(bytes((ACK,))), Deliver(b"\x00\x00\x3f"), SetTimer(1.0)]
+    assert device.reply(b"\x55\x00\x00") == []  # queued until the host's EOT
+    assert device.receive(bytes((EOT,))) == [Write(bytes((ENQ,))), SetTimer(0.5)]
+    answer = v2.encode_frame(b"\x55\x00\x00")
+    assert device.receive(bytes((ACK,))) == [Write(answer), SetTimer(0.5)]
+    assert device.receive(bytes((NAK,))) == [Write(answer), SetTimer(0.5)]
+    assert device.receive(bytes((ACK,))) == [Write(bytes((EOT,))), SetTimer(None)]
+    assert device.idle
+
+
+def test_device_gives_up_and_times_out() -> None:
+    device = DeviceLink(Timeouts(enq_retries=2, frame_retries=1))
+    device.reply(b"\x55\x00\x00")
+    assert device.timeout() == [Write(bytes((ENQ,))), SetTimer(0.5)]
+    assert device.timeout() == [Write(bytes((EOT,))), SetTimer(None), Failed("no ACK to ENQ")]
+    assert device.idle
+    # A host that ACKs the ENQ but never sends a frame: NAK once, then give up.
+    device.receive(bytes((ENQ,)))
+    assert device.timeout() == [Write(bytes((NAK,))), SetTimer(2.0)]
+    assert device.timeout() == [SetTimer(None), Failed("too many bad frames")]
+    assert device.idle
+
+
+def test_host_receives_answer_with_eot_in_same_chunk() -> None:
+    host = HostLink()
+    host.send(b"\x00\x00\x45")
+    host.receive(bytes((ACK,)))
+    host.receive(bytes((ACK,)))
+    assert host.receive(bytes((ENQ,))) == [Write(bytes((ACK,))), SetTimer(2.0)]
+    actions = host.receive(v2.encode_frame(b"\x55\x00\x00") + bytes((EOT,)))
+    assert actions == [Write(bytes((ACK,))), Deliver(b"\x55\x00\x00"), SetTimer(1.0), SetTimer(None)]
+    assert host.idle
