@@ -195,3 +195,21 @@ def test_systemd_analyze_verify() -> None:
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Unknown key" not in out.stderr and "Unknown section" not in out.stderr, out.stderr
+
+
+def test_sysusers_file_creates_the_user_and_group(tmp_path: Path) -> None:
+    tool = shutil.which("systemd-sysusers")
+    if tool is None:
+        pytest.skip("systemd-sysusers is not installed (Debian/Ubuntu: apt-get install systemd)")
+    (tmp_path / "etc").mkdir()
+    sysusers = ROOT / "systemd" / "kkm-bridge.sysusers"
+    out = subprocess.run([tool, f"--root={tmp_path}", str(sysusers)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    passwd = {line.split(":")[0]: line.split(":") for line in (tmp_path / "etc/passwd").read_text().splitlines()}
+    groups = {line.split(":")[0]: line.split(":") for line in (tmp_path / "etc/group").read_text().splitlines()}
+    unit_text = UNIT.read_text(encoding="utf-8")
+    user = passwd["kkm-bridge"]
+    assert f"User={user[0]}" in unit_text
+    assert DEFAULT_GROUP in groups and user[3] == groups[DEFAULT_GROUP][2]  # primary group = udev group
+    assert user[5] == "/var/lib/kkm-bridge" and user[6] == "/usr/sbin/nologin"
+    assert 0 < int(user[2]) < 1000  # a system account
