@@ -1,0 +1,157 @@
+"""Submitting a journalled job from a request and turning the job back into an answer.
+
+Shared by every route that makes the device do something (checks, shifts, reports, cash): the order of
+steps is the same everywhere and matters for exactly-once:
+
+1. the body is fully validated before anything is written (bad input: nothing journalled, nothing printed);
+2. the job is journalled (``DeviceManager.submit`` -> ``Journal.accept``, fsync'd) before the worker can
+   touch the device; a reused idempotency key or order id is a replay or a 409 right there;
+3. synchronous callers wait for the job (with a deadline, so a sale nobody waits for any more is not
+   printed late), asynchronous ones get 202 and the status URL.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from kkm_bridge.journal import DuplicateConflict, Job, JobState, NewJob, Priority
+from kkm_bridge.workers.errors import (
+    CODE_INVALID_REQUEST,
+    DeviceUnavailable,
+    QueueFull,
+    UnknownDevice,
+    WorkerStopped,
+    is_refusal_code,
+)
+
+from .errors import ApiError, from_duplicate
+from .services import Cashbox, Services
+
+__all__ = ["JOB_ID_RE", "Submitted", "failure_error", "idempotency_key", "new_job_id", "prefers_async", "submit"]
+
+log = logging.getLogger("kkm_bridge.http")
+
+JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+_DEVICE_CODE = re.compile(r"^\[0x([0-9A-Fa-f]+)\]\s*")
+
+
+def new_job_id(prefix: str = "CHK") -> str:
+    """122 random bits: the id doubles as the capability in the public QR image URL."""
+    return f"{prefix}{uuid.uuid4().hex.upper()}"
+
+
+def prefers_async(request: web.Request, body_async: bool) -> bool:
+    prefer = request.headers.get("Prefer", "")
+    return body_async or any(part.strip().lower() == "respond-async" for part in prefer.split(","))
+
+
+def idempotency_key(request: web.Request, body_key: str | None) -> str | None:
+    header = request.headers.get("Idempotency-Key")
+    if header is not None:
+        header = header.strip()
+        if not header or len(header) > 128 or not header.isprintable() or not header.isascii():
+            raise ApiError(400, "invalid_field", "Idempotency-Key must be 1-128 printable ASCII characters")
+        if body_key is not None and body_key != header:
+            raise ApiError(400, "conflicting_fields", "Idempotency-Key header and idempotency_key differ")
+        return header
+    return body_key
+
+
+class Submitted:
+    """A journalled job, whether it was a replay, and (sync mode) the terminal job."""
+
+    def __init__(self, job: Job, replay: bool) -> None:
+        self.job = job
+        self.replay = replay
+
+
+async def submit(
+    request: web.Request,
+    services: Services,
+    box: Cashbox,
+    *,
+    kind: str,
+    body: dict[str, Any],
+    key: str | None,
+    order_id: str | None = None,
+    run_async: bool,
+    prefix: str,
+) -> Submitted:
+    """Journal and queue a job; in sync mode wait for it to finish. Errors become ``ApiError`` s."""
+    if services.stopping:
+        raise ApiError(503, "shutting_down", "the daemon is shutting down", headers={"Retry-After": "5"})
+    timeout = services.config.limits.sync_timeout
+    job_id = new_job_id(prefix)
+    new = NewJob(
+        kind=kind, device_id=box.device_id, request=body,
+        priority=Priority.BACKGROUND if run_async else Priority.INTERACTIVE,
+        idempotency_key=key, order_id=order_id, scope=box.fiscal_id, job_id=job_id,
+        deadline=None if run_async else datetime.now(UTC) + timedelta(seconds=timeout),
+    )
+    request["check_id"] = job_id
+    try:
+        submission = await services.manager.submit(new, require_online=not run_async)
+    except DuplicateConflict as exc:
+        raise from_duplicate(exc) from None
+    except QueueFull as exc:
+        retry = str(max(1, round(exc.retry_after)))
+        raise ApiError(429, "queue_full", "Check limit exceeded: the device queue is full; retry later",
+                       headers={"Retry-After": retry}) from None
+    except DeviceUnavailable as exc:
+        raise unavailable(exc.reason, exc.retry_after) from None
+    except (WorkerStopped, UnknownDevice) as exc:
+        raise ApiError(503, "device_unavailable", str(exc), headers={"Retry-After": "5"}) from None
+    job = submission.job
+    request["check_id"] = job.job_id
+    log.info("%s %s job %s", kind, "replayed" if submission.replay else "accepted", job.job_id,
+             extra={"check_id": job.job_id, "device_id": box.device_id, "replay": submission.replay})
+    if run_async or job.is_terminal:
+        return Submitted(job, submission.replay)
+    try:
+        job = await submission.handle.wait(timeout)
+    except TimeoutError:
+        raise ApiError(
+            503, "device_timeout",
+            f"the device did not finish in {timeout:g} s; the job continues: poll its status or retry with "
+            "the same idempotency key", headers={"Retry-After": "5"}, fiscal_check_id=job.job_id,
+        ) from None
+    return Submitted(job, submission.replay)
+
+
+def unavailable(reason: str, retry_after: float) -> ApiError:
+    return ApiError(503, "device_unavailable", f"the fiscal device is unreachable: {reason}",
+                    headers={"Retry-After": str(max(1, round(retry_after)))})
+
+
+def failure_error(job: Job) -> ApiError:
+    """The answer for a failed job: 422 when the device refused, 400 for a bad body, 503 otherwise."""
+    code = job.error_code or "failed"
+    message = job.error_message or "the operation failed"
+    if is_refusal_code(code):
+        match = _DEVICE_CODE.match(message)
+        device_code = int(match.group(1), 16) if match else None
+        return ApiError(
+            422, "device_refused", message[match.end():] if match else message,
+            device_code=device_code, device_error=code.split(":", 1)[1], fiscal_check_id=job.job_id,
+        )
+    if code == CODE_INVALID_REQUEST:
+        return ApiError(400, "invalid_request", message, fiscal_check_id=job.job_id)
+    return ApiError(503, code, message, headers={"Retry-After": "5"}, fiscal_check_id=job.job_id)
+
+
+def major(value: Any) -> str | None:
+    """A stored amount (Decimal or str, major units) as the 2-decimal text clients print."""
+    if value is None:
+        return None
+    return f"{Decimal(str(value)):.2f}"
+
+
+def state_of(job: Job) -> str:
+    return JobState(job.state).value
