@@ -34,6 +34,7 @@ import construct as c
 from ..errors import ProtocolError
 from .bcd import Bcd, decode_bcd, encode_bcd
 from .flat import FlatLayout, flatten
+from .v2 import T5_BY_COMMAND, Timeouts
 from .fields import AsciiText, AtolText, BcdDate, BcdDateTime, GreedyAscii, GreedyAtolText, GreedyUtf8
 
 Code = Union[int, tuple[int, int]]
@@ -713,12 +714,15 @@ class CommandSpec:
     reply: _Codec
     shape: ReplyShape = ReplyShape.STD
     timeout_s: float = 10.0
+    """How long the device may take to answer: the v2 T5 table (reference §2), which is the only
+    per-command timing any source gives; the driver can use it for v3 tasks too."""
 
     @property
     def code_bytes(self) -> bytes:
         return bytes(self.code) if isinstance(self.code, tuple) else bytes((self.code,))
 
 
+DEFAULT_TIMEOUT_S: Final = Timeouts().T5
 COMMANDS: dict[Code, CommandSpec] = {}
 """code (int, or (0xA4, sub)) -> spec."""
 _BY_REQUEST: dict[type, CommandSpec] = {}
@@ -762,7 +766,6 @@ def _register(
     req_from: _Hook | None = None,
     rep_to: _Hook | None = None,
     rep_from: _Hook | None = None,
-    timeout_s: float = 10.0,
 ) -> None:
     spec = CommandSpec(
         code=code,
@@ -770,7 +773,7 @@ def _register(
         request=_Codec(request, request_layout, req_to, req_from),
         reply=_Codec(reply, reply_layout, rep_to, rep_from),
         shape=shape,
-        timeout_s=timeout_s,
+        timeout_s=T5_BY_COMMAND.get(code, DEFAULT_TIMEOUT_S) if isinstance(code, int) else DEFAULT_TIMEOUT_S,
     )
     if code in COMMANDS or request in _BY_REQUEST:
         raise RuntimeError(f"duplicate command registration {code!r}")
@@ -790,15 +793,6 @@ U32LE = c.Int32ul
 
 # --- 3F device state ------------------------------------------------------------------------------
 
-_STATE_FLAGS: Final = (
-    ("fiscalised", 0x01),
-    ("shift_open", 0x02),
-    ("drawer_open", 0x04),
-    ("paper_present", 0x08),
-    ("cover_open", 0x20),
-    ("fn_active", 0x40),
-    ("battery_fault", 0x80),
-)
 _STATE_KNOWN_BITS: Final = 0xEF
 
 _STATE_LAYOUT = _S(
@@ -1011,13 +1005,13 @@ def _item_to(r: RegisterItem, d: Dialect) -> dict[str, Any]:
     }
 
 
-_register(0xE6, RegisterItem, _ITEM_LAYOUT, req_to=_item_to, timeout_s=50.0)
+_register(0xE6, RegisterItem, _ITEM_LAYOUT, req_to=_item_to)
 
 _PAY_LAYOUT = _S("flags" / U8, "pay_type" / U8, "amount" / Bcd(5))
 _PAY_REPLY = _S("remaining" / Bcd(5), "change" / Bcd(5))
 _register(0x99, Payment, _PAY_LAYOUT, PaymentReply, _PAY_REPLY)
 _register(0x9B, PaymentStorno, _PAY_LAYOUT, PaymentReply, _PAY_REPLY)
-_register(0x4A, CloseReceipt, _PAY_LAYOUT, timeout_s=20.0)
+_register(0x4A, CloseReceipt, _PAY_LAYOUT)
 _register(0x59, CancelReceipt)
 _register(
     0x43,
@@ -1040,7 +1034,7 @@ _register(
 # --- reports --------------------------------------------------------------------------------------
 
 _register(0x67, XReport, _S("report_type" / U8))
-_register(0x5A, ZReport, timeout_s=40.0)
+_register(0x5A, ZReport)
 
 # --- printing and peripherals ---------------------------------------------------------------------
 
@@ -1076,7 +1070,6 @@ _register(
     _S("value" / c.GreedyBytes),
     shape=ReplyShape.STD2,
     rep_from=lambda v, d: ReadRegisterReply(bytes(v["value"])),
-    timeout_s=45.0,
 )
 _register(
     0xB3, LastError, reply=LastErrorReply, reply_layout=_S("error" / U8, "ext" / U8), shape=ReplyShape.BARE
@@ -1275,6 +1268,16 @@ def spec_of(request: Request) -> CommandSpec:
     if spec is None:
         raise ProtocolError(f"not a request: {request!r}")
     return spec
+
+
+def peek_code(payload: bytes) -> Code | None:
+    """The command code of an application payload without decoding it (None if too short), so a
+    device can name the command in its error reply even when the parameters are garbage."""
+    if len(payload) < 3:
+        return None
+    if payload[2] == 0xA4:
+        return (0xA4, payload[3]) if len(payload) >= 4 else None
+    return payload[2]
 
 
 def command_code(request: Request) -> Code:

@@ -385,3 +385,13 @@ def test_encode_rejects_out_of_range() -> None:
         cmd.decode_request(bytes.fromhex("0000 99 00 01 0000000000 00"))  # one byte long
     with pytest.raises(ProtocolError):
         cmd.decode_request(bytes.fromhex("0000 64 32 01 26"))  # 32nd of January
+
+
+def test_timeouts_and_peek() -> None:
+    assert cmd.spec_of(cmd.ZReport()).timeout_s == 40.0
+    assert cmd.spec_of(cmd.RegisterItem(0, "", 0, 0)).timeout_s == 50.0
+    assert cmd.spec_of(cmd.DeviceState()).timeout_s == 10.0
+    assert cmd.peek_code(bytes.fromhex("0000 A4 46")) == (0xA4, 0x46)
+    assert cmd.peek_code(bytes.fromhex("0000 E6 FF")) == 0xE6
+    assert cmd.peek_code(b"\x00\x00") is None
+    assert cmd.command_code(cmd.FnReadTlv()) == (0xA4, 0x46)
