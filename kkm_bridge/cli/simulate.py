@@ -2,10 +2,10 @@
 
 Examples::
 
-    kkm-bridge simulate --tcp 5555 --state sim.json          # TCP on 127.0.0.1:5555, persistent
+    kkm-bridge simulate --tcp 5555 --state sim.db          # TCP on 127.0.0.1:5555, persistent
     kkm-bridge simulate --pty --model 32                     # prints "pty: /dev/pts/N"
     kkm-bridge simulate --tcp 0 --fault power-cut:after_close_receipt_before_reply
-    kkm-bridge simulate --state sim.json --dump              # fiscal memory as JSON, then exit
+    kkm-bridge simulate --state sim.db --dump              # fiscal memory as JSON, then exit
 
 On startup it prints one line per endpoint, `pty: <path>` and `tcp: <host>:<port>`, then `ready`,
 each flushed, so scripts can read them. Faults use the spec syntax of
@@ -80,8 +80,21 @@ def run(args: argparse.Namespace) -> int:
         if not args.state or not Path(args.state).exists():
             print("kkm-bridge simulate: --dump needs an existing --state file", file=sys.stderr)
             return 2
-        json.dump(FiscalMemory(args.state).to_json_dict(), sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
+        try:
+            memory = FiscalMemory(args.state)
+        except ValueError as exc:
+            print(f"kkm-bridge simulate: {exc}", file=sys.stderr)
+            return 2
+        try:
+            json.dump(memory.to_json_dict(), sys.stdout, ensure_ascii=False, indent=2)
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        except BrokenPipeError:  # `--dump | head` is fine; keep Python from complaining at exit
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        finally:
+            memory.close()
         return 0
     try:
         tcp = parse_tcp(args.tcp) if args.tcp is not None else None
@@ -168,5 +181,6 @@ async def _serve(sim, tcp: tuple[str, int] | None, pty: bool) -> None:  # type: 
     finally:
         for server in servers:
             await server.close()
+        sim.close()
         if sim.faults.triggered:
             print("faults triggered: " + ", ".join(sim.faults.triggered), file=sys.stderr, flush=True)

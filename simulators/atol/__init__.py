@@ -3,7 +3,7 @@
 Quick start (in-process)::
 
     from simulators.atol import Simulator
-    sim = Simulator()                       # RAM only; Simulator(state_path="sim.json") persists
+    sim = Simulator()                       # RAM only; Simulator(state_path="sim.db") persists
     answer = sim.feed(frame)                # v3 frame bytes in, answer frames out
     pushed = sim.read_async()               # F0 frames for ADDs sent with NEED_RESULT
     sim.documents                           # fiscal memory (list of FiscalDocument)

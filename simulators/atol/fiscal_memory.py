@@ -1,12 +1,13 @@
 """Fiscal memory: every closed fiscal document, persisted so that none is ever lost.
 
-Storage is one JSON file, rewritten atomically on every commit: write a temporary file in the same
-directory, fsync it, rename it over the old one, fsync the directory. A crash or a simulated power cut
-at any moment leaves either the old file or the new one, never a torn file, so a document whose
-command was executed (even if its reply never reached the host) is always there after a restart.
-The device's durable state (numbering, counters, cash) is stored in the same file and the same write,
-so the two can never disagree. JSON was chosen over SQLite because the file doubles as the `--dump`
-output and is easy to read in a bug report; a simulator's history is small enough to rewrite.
+Storage is one SQLite file (rollback journal, `synchronous=FULL`): each commit is one transaction that
+inserts the document and replaces the device's durable state (numbering, counters, cash), so the two
+can never disagree, and a crash or a simulated power cut at any moment leaves either the state before
+the commit or the state after it. The simulator commits before it sends the command's reply, so a
+document whose reply never reached the host is still there after a restart. SQLite rather than a
+rewritten JSON file: a commit costs the same with ten documents or a hundred thousand, and two
+processes opened on one file are serialised instead of overwriting each other. `--dump` prints the
+whole memory as JSON.
 
 Without a path the memory lives only in RAM (in-process tests); `reload()` then returns the last
 committed snapshot, which is what a power cut of an in-memory device must see.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
+import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,12 @@ class FiscalDocument:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (number INTEGER PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL);
+"""
+
+
 class FiscalMemory:
     """The documents plus the durable device state, committed together."""
 
@@ -78,35 +85,70 @@ class FiscalMemory:
         self.path = Path(path) if path is not None else None
         self.documents: list[FiscalDocument] = []
         self.device: dict[str, Any] | None = None  # DurableState as a dict
-        self.extra: dict[str, Any] = {}  # registration data etc. stored for information
-        self._snapshot: str | None = None  # last committed file content (in-memory mode)
-        if self.path is not None and self.path.exists():
-            self._load_text(self.path.read_text(encoding="utf-8"))
+        self.extra: dict[str, Any] = {}  # registration data etc.
+        self._by_number: dict[int, FiscalDocument] = {}
+        self._snapshot: tuple[list[FiscalDocument], dict[str, Any] | None, dict[str, Any]] | None = None
+        self._db: sqlite3.Connection | None = None
+        if self.path is not None:
+            self._db = self._open(self.path)
+            self._load_db()
+
+    # -- storage -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # check_same_thread=False: the servers may run on a thread other than the creator's; every
+        # access is serialised by the simulator (one event loop, one lock).
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+        try:
+            db.execute("PRAGMA journal_mode=DELETE")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+            row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+            if row is None:
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (json.dumps(FORMAT),))
+            elif json.loads(row[0]) != FORMAT:
+                raise ValueError(f"{path}: not a simulator state file (format {row[0]})")
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise ValueError(f"{path}: not a simulator state file ({exc})") from None
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _load_db(self) -> None:
+        assert self._db is not None
+        meta = {key: json.loads(value) for key, value in self._db.execute("SELECT key, value FROM meta")}
+        rows = self._db.execute("SELECT body FROM documents ORDER BY number").fetchall()
+        documents = [FiscalDocument.from_dict(json.loads(body)) for (body,) in rows]
+        self._set(documents, meta.get("device"), meta.get("extra") or {})
+
+    def _set(self, documents: list[FiscalDocument], device: dict[str, Any] | None, extra: dict[str, Any]) -> None:
+        self.documents = list(documents)
+        self._by_number = {d.number: d for d in self.documents}
+        self.device = copy.deepcopy(device)
+        self.extra = copy.deepcopy(extra)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     # -- reading -----------------------------------------------------------------------------------
 
-    def _load_text(self, text: str) -> None:
-        data = json.loads(text)
-        if data.get("format") != FORMAT:
-            raise ValueError(f"not a simulator state file (format {data.get('format')!r})")
-        self.documents = [FiscalDocument.from_dict(d) for d in data.get("documents", [])]
-        self.device = data.get("device")
-        self.extra = data.get("extra", {})
-
     def reload(self) -> None:
         """Forget everything not committed: what the device sees after a power cut."""
-        if self.path is not None and self.path.exists():
-            self._load_text(self.path.read_text(encoding="utf-8"))
+        if self._db is not None:
+            self._load_db()
         elif self._snapshot is not None:
-            self._load_text(self._snapshot)
+            self._set(*self._snapshot)
         else:
-            self.documents, self.device, self.extra = [], None, {}
+            self._set([], None, {})
 
     def get(self, number: int) -> FiscalDocument | None:
-        for document in self.documents:
-            if document.number == number:
-                return document
-        return None
+        return self._by_number.get(number)
 
     def last(self) -> FiscalDocument | None:
         return self.documents[-1] if self.documents else None
@@ -122,40 +164,24 @@ class FiscalMemory:
     # -- writing -----------------------------------------------------------------------------------
 
     def commit(self, device: dict[str, Any], document: FiscalDocument | None = None) -> None:
-        """Append `document` (if any) and store `device` state, durably, in one atomic write."""
-        documents = self.documents + ([document] if document is not None else [])
-        data = {
-            "format": FORMAT,
-            "device": device,
-            "extra": self.extra,
-            "documents": [d.to_dict() for d in documents],
-        }
-        text = json.dumps(data, ensure_ascii=False, indent=1)
-        if self.path is not None:
-            atomic_write_text(self.path, text)
-        self._snapshot = text
-        self.documents = documents
+        """Append `document` (if any) and store `device` state, durably, in one transaction."""
+        if self._db is not None:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if document is not None:
+                    body = json.dumps(document.to_dict(), ensure_ascii=False, sort_keys=True)
+                    db.execute("INSERT INTO documents VALUES (?, ?, ?)", (document.number, document.kind, body))
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('device', ?)", (json.dumps(device),))
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('extra', ?)",
+                           (json.dumps(self.extra, ensure_ascii=False),))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        if document is not None:
+            self.documents.append(copy.deepcopy(document))
+            self._by_number[document.number] = self.documents[-1]
         self.device = copy.deepcopy(device)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Replace `path` with `text` so that a crash leaves the old or the new content, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as tmp:
-            tmp.write(text)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        if self._db is None:  # committed documents are never modified, so a shallow copy is a snapshot
+            self._snapshot = (list(self.documents), self.device, copy.deepcopy(self.extra))

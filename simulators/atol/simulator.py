@@ -184,6 +184,10 @@ class Simulator:
             self._out = []
         return out
 
+    def close(self) -> None:
+        """Release the state file (the simulator must not be used afterwards)."""
+        self.memory.close()
+
     def power_cut(self, off_seconds: float = 0.0) -> None:
         """Cut the power now (between commands)."""
         self.faults.triggered.append("power_cut:manual")

@@ -8,7 +8,7 @@ from protocols.atol import commands as cmd
 from protocols.atol import errors_table as E
 from protocols.atol.v3 import Frame, FrameError, encode_frame
 from protocols.atol.v3_buffer import AddFlags, TaskState, decode_device
-from simulators.atol import DeviceConfig, Faults, ManualClock, Simulator, parse_fault_spec
+from simulators.atol import DeviceConfig, Faults, FiscalMemory, ManualClock, Simulator, parse_fault_spec
 from simulators.atol.testing import HostCodec, InProcessHost
 
 
@@ -118,7 +118,7 @@ def test_disconnect_mid_frame(sim: Simulator, host: InProcessHost, mono: FakeMon
 
 
 def test_power_cut_after_close_receipt_before_reply(tmp_path, clock: ManualClock, mono: FakeMonotonic) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "state.json"
+    path = tmp_path / "state.db"
     sim = make(clock, mono, Faults(), path)
     host = InProcessHost(sim)
     start_receipt(host)
@@ -132,7 +132,7 @@ def test_power_cut_after_close_receipt_before_reply(tmp_path, clock: ManualClock
     # The receipt is in fiscal memory (and on disk), the task buffer is gone.
     receipts = [d for d in sim.documents if d.kind == "receipt"]
     assert len(receipts) == 1
-    assert '"kind": "receipt"' in path.read_text(encoding="utf-8")
+    assert [d.kind for d in FiscalMemory(path).documents] == ["shift_open", "receipt"]
     assert codec.statuses(sim.feed(codec.req_frame(tid)))[0].state == TaskState.NOT_FOUND
     # After the reboot: mode 0, no receipt open, receipt counter moved on: the driver can tell.
     state = host.call(cmd.DeviceState())

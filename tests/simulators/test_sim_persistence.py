@@ -13,7 +13,7 @@ from simulators.atol.testing import InProcessHost
 
 
 def test_state_survives_a_restart(tmp_path: Path, clock: ManualClock) -> None:
-    path = tmp_path / "sim.json"
+    path = tmp_path / "sim.db"
     first = Simulator(DeviceConfig(), state_path=path, clock=clock)
     host = InProcessHost(first)
     open_registration(host)
@@ -37,7 +37,7 @@ def test_state_survives_a_restart(tmp_path: Path, clock: ManualClock) -> None:
 
 
 def test_registration_data_belongs_to_the_state_file(tmp_path: Path, clock: ManualClock) -> None:
-    path = tmp_path / "sim.json"
+    path = tmp_path / "sim.db"
     config = DeviceConfig()
     config.registration.seller_name = "ИП Первый"
     Simulator(config, state_path=path, clock=clock)
@@ -47,21 +47,49 @@ def test_registration_data_belongs_to_the_state_file(tmp_path: Path, clock: Manu
     assert reopened.config.registration.seller_name == "ИП Первый"
 
 
-def test_writes_are_atomic_and_leave_no_temp_files(tmp_path: Path, clock: ManualClock) -> None:
-    path = tmp_path / "sim.json"
+def test_commits_are_durable_transactions_in_one_file(tmp_path: Path, clock: ManualClock) -> None:
+    path = tmp_path / "sim.db"
     sim = Simulator(DeviceConfig(), state_path=path, clock=clock)
     host = InProcessHost(sim)
     open_registration(host)
     for _ in range(3):
         sell(host, ITEMS[:1], [])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["sim.json"]
-    data = json.loads(path.read_text(encoding="utf-8"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sim.db"]  # no journal left behind
+    data = FiscalMemory(path).to_json_dict()  # another reader sees every committed document
     assert data["format"] == "kkm-bridge-atol-sim/1"
     assert [d["kind"] for d in data["documents"]] == ["shift_open", "receipt", "receipt", "receipt"]
+    assert data["device"]["receipt_number"] == 3
+    json.dumps(data)
+
+
+def test_a_failed_commit_changes_nothing(tmp_path: Path, clock: ManualClock) -> None:
+    path = tmp_path / "sim.db"
+    sim = Simulator(DeviceConfig(), state_path=path, clock=clock)
+    host = InProcessHost(sim)
+    open_registration(host)
+    sell(host, ITEMS[:1], [])
+    memory = sim.memory
+    duplicate = memory.documents[-1]  # same number again: the INSERT fails inside the transaction
+    import pytest
+
+    with pytest.raises(Exception):
+        memory.commit({"sign_key": "00"}, duplicate)
+    reopened = FiscalMemory(path)
+    assert [d.number for d in reopened.documents] == [1, 2]
+    assert reopened.device is not None and reopened.device["sign_key"] != "00"
+
+
+def test_not_a_state_file(tmp_path: Path) -> None:
+    import pytest
+
+    bogus = tmp_path / "notes.txt"
+    bogus.write_text("hello " * 100)
+    with pytest.raises(ValueError):
+        FiscalMemory(bogus)
 
 
 def test_power_cut_reloads_from_disk(tmp_path: Path, clock: ManualClock) -> None:
-    path = tmp_path / "sim.json"
+    path = tmp_path / "sim.db"
     sim = Simulator(DeviceConfig(), state_path=path, clock=clock)
     host = InProcessHost(sim)
     open_registration(host)

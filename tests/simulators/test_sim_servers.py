@@ -206,7 +206,7 @@ def stop(proc: subprocess.Popen[str]) -> None:
 
 @pytest.fixture
 def state_file(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "sim-state.json"
+    yield tmp_path / "sim-state.db"
 
 
 def test_cli_pty_raw_exchange_and_restart(state_file: Path) -> None:
@@ -269,8 +269,9 @@ def test_cli_fault_flag_power_cut(state_file: Path, tmp_path: Path) -> None:
             sock.close()
     finally:
         stop(proc)
-    data = json.loads(state_file.read_text(encoding="utf-8"))
-    assert [d["kind"] for d in data["documents"]] == ["shift_open", "receipt"]
+    from simulators.atol import FiscalMemory
+
+    assert [d.kind for d in FiscalMemory(state_file).documents] == ["shift_open", "receipt"]
     names = sorted(p.name for p in tape_dir.iterdir())
     assert "00002-receipt.txt" in names and "00002-receipt.png" in names and "00002-receipt.html" in names
     assert "ФИСКАЛЬНЫЙ ЧЕК" in (tape_dir / "00002-receipt.txt").read_text(encoding="utf-8")
@@ -278,7 +279,7 @@ def test_cli_fault_flag_power_cut(state_file: Path, tmp_path: Path) -> None:
 
 def test_cli_dump_needs_a_state_file(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "kkm_bridge", "simulate", "--dump", "--state",
-                          str(tmp_path / "missing.json")], capture_output=True, text=True, timeout=30)
+                          str(tmp_path / "missing.db")], capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and "--state" in out.stderr
 
 

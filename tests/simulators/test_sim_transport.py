@@ -39,7 +39,7 @@ async def test_open_transport_reaches_a_registered_simulator() -> None:
 
 
 async def test_unknown_name_creates_a_persistent_device(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "s.json"
+    path = tmp_path / "s.db"
     transport = open_transport(f"sim://fresh-one?state={path}&width=32")
     try:
         assert isinstance(transport, SimTransport) and transport.sim is get_simulator("fresh-one")
