@@ -306,3 +306,39 @@ def test_readme_raw_byte_exchange_over_the_cli_pty() -> None:
             port.close()
     finally:
         stop(proc)
+
+
+def test_sigkill_mid_traffic_never_loses_an_acknowledged_receipt(state_file: Path) -> None:
+    """A real crash (SIGKILL) while receipts are being closed: every receipt whose reply reached the
+    host is in the fiscal memory afterwards, and the stored state is consistent with the documents."""
+    proc, info = start_cli("--tcp", "0", "--state", str(state_file))
+    acknowledged = 0
+    try:
+        host_name, port_text = info["tcp"].rsplit(":", 1)
+        host, sock = tcp_host((host_name, int(port_text)))
+        assert host.call(cmd.EnterMode(1, 30)) == cmd.Ok()
+        for _ in range(8):
+            assert host.call(cmd.OpenReceipt(0, 1)) == cmd.Ok()
+            assert host.call(cmd.RegisterItem(2, "Хлеб", 15000, 1000, tax=1)) == cmd.Ok()
+            assert host.call(cmd.CloseReceipt(0, 1, 0)) == cmd.Ok()
+            acknowledged += 1
+        # Fire one more close and kill the process without waiting for anything.
+        assert host.call(cmd.OpenReceipt(0, 1)) == cmd.Ok()
+        assert host.call(cmd.RegisterItem(2, "Хлеб", 15000, 1000, tax=1)) == cmd.Ok()
+        frame, _, _ = host.codec.add_frame(cmd.CloseReceipt(0, 1, 0))
+        sock.sendall(frame)
+        proc.kill()
+        proc.wait(timeout=10)
+        sock.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    from simulators.atol import FiscalMemory
+
+    memory = FiscalMemory(state_file)
+    receipts = [d for d in memory.documents if d.kind == "receipt"]
+    assert acknowledged <= len(receipts) <= acknowledged + 1
+    assert [d.number for d in memory.documents] == list(range(1, len(memory.documents) + 1))
+    assert memory.device is not None and memory.device["last_document_number"] == memory.documents[-1].number
+    assert memory.device["receipt_number"] == len(receipts)
