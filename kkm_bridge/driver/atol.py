@@ -1,0 +1,701 @@
+"""`AtolDriver`: the `FiscalDevice` interface on an ATOL printer speaking transport v3.
+
+Every operation is a short list of application commands (protocols.atol.commands) run through the v3
+link (`link_v3`). Receipts are pipelined: mode entry, open, items, payments are queued at once, and the
+close - the only command that commits a fiscal document - follows once they all succeeded. On a
+refusal the driver cancels the receipt it opened and raises the device's error, attributed to the
+step that failed (`DeviceRefused.step`).
+
+Fiscal documents are read back from the fiscal storage (`A4 45` open document, `A4 46` next TLV), so
+the result a caller gets (number, fiscal sign, total, date-time) is what the device stored, not what
+we believe we sent. The simulator offers no query for "the last document number", so the driver finds
+it by probing `A4 45` (which fails for a number that does not exist) and then follows it itself.
+
+Modes: registration (1) and X reports (2) are entered with `password`, Z reports (3) with
+`admin_password`. The driver remembers the mode it left the device in and re-reads it (3F) when unsure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from protocols.atol import commands as cmd
+from protocols.atol import errors_table as et
+from protocols.atol import tlv
+from protocols.atol.codepage import encode_text
+from protocols.atol.tax_table import DEFAULT_TAX_TABLE, TaxSlot
+from protocols.errors import ProtocolError
+
+from kkm_bridge.driver.api import (
+    DeviceInfo,
+    DeviceStatus,
+    DocumentKind,
+    FiscalDocument,
+    FiscalResult,
+    ShiftState,
+)
+from kkm_bridge.driver.errors import (
+    DeviceRefused,
+    DriverError,
+    LinkError,
+    NoMoreData,
+    NotAllowedInMode,
+    ProtocolFailure,
+    ReceiptNotSupported,
+    ShiftExpired,
+    ShiftPolicyRefused,
+    Step,
+    refusal_for,
+)
+from kkm_bridge.driver.link_v3 import PipelineFailed, PipelineStep, TaskResult, V3Link
+from kkm_bridge.driver.shift_policy import ShiftAction, ShiftPolicy, decide
+from kkm_bridge.driver.timeouts import DEFAULT_TIMEOUTS, Timeouts
+from kkm_bridge.model.money import vat_included
+from kkm_bridge.model.receipt import Operation, PaymentType, Receipt
+from kkm_bridge.transports import Transport
+
+logger = logging.getLogger(__name__)
+
+RECEIPT_TYPES: dict[Operation, int] = {
+    Operation.SELL: cmd.ReceiptType.SELL,
+    Operation.SELL_RETURN: cmd.ReceiptType.SELL_RETURN,
+    Operation.BUY: cmd.ReceiptType.BUY,
+    Operation.BUY_RETURN: cmd.ReceiptType.BUY_RETURN,
+}
+KIND_BY_RECEIPT_TYPE: dict[int, DocumentKind] = {
+    cmd.ReceiptType.SELL: DocumentKind.SELL,
+    cmd.ReceiptType.SELL_RETURN: DocumentKind.SELL_RETURN,
+    cmd.ReceiptType.BUY: DocumentKind.BUY,
+    cmd.ReceiptType.BUY_RETURN: DocumentKind.BUY_RETURN,
+}
+#: FFD operation type (tag 1054) -> kind.
+KIND_BY_OPERATION_TAG: dict[int, DocumentKind] = {
+    1: DocumentKind.SELL,
+    2: DocumentKind.SELL_RETURN,
+    3: DocumentKind.BUY,
+    4: DocumentKind.BUY_RETURN,
+}
+#: Document type in the `A4 45` reply (simulator layout: FFD numbers 2/3/5; 101/102 cash in/out).
+KIND_BY_DOCUMENT_TYPE: dict[int, DocumentKind] = {
+    2: DocumentKind.SHIFT_OPEN,
+    5: DocumentKind.SHIFT_CLOSE,
+    101: DocumentKind.CASH_IN,
+    102: DocumentKind.CASH_OUT,
+}
+RECEIPT_DOCUMENT_TYPE = 3
+#: FFD VAT codes (tag 1199) -> the rate code the receipt model uses.
+FFD_VAT_LABELS: dict[int, str] = {1: "20", 2: "10", 3: "20/120", 4: "10/110", 5: "0", 6: "none"}
+DEFAULT_PAY_TYPES: dict[PaymentType, int] = {
+    PaymentType.CASH: cmd.PayType.CASH,
+    PaymentType.CARD: cmd.PayType.ELECTRONIC,
+    PaymentType.MOBILE: cmd.PayType.ELECTRONIC,
+}
+NAME_BYTES = 64
+TLV_BATCH = 16
+SHIFT_SCAN_LIMIT = 64
+
+
+@dataclass(frozen=True)
+class _Cmd:
+    """One command of an operation, with the name a refusal reports."""
+
+    name: str
+    request: Any
+    barrier: bool = False
+
+
+def _kind_of_receipt(operation: Operation) -> DocumentKind:
+    return KIND_BY_RECEIPT_TYPE[RECEIPT_TYPES[operation]]
+
+
+class AtolDriver:
+    """An ATOL printer on transport v3. Implements `kkm_bridge.driver.api.FiscalDevice`."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        password: int = 30,
+        admin_password: int | None = None,
+        access_password: int = 0,
+        tax_table: dict[int, TaxSlot] | None = None,
+        dialect: cmd.Dialect = cmd.DEFAULT_DIALECT,
+        shift_policy: ShiftPolicy | None = None,
+        line_width: int | None = None,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        window: int = 16,
+        pay_types: dict[PaymentType, int] | None = None,
+        cancel_open_receipt_on_connect: bool = False,
+        log_extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.transport = transport
+        self.password = password
+        self.admin_password = password if admin_password is None else admin_password
+        self.access_password = access_password
+        self.tax_table = dict(tax_table if tax_table is not None else DEFAULT_TAX_TABLE)
+        self.dialect = dialect
+        self.shift_policy = shift_policy or ShiftPolicy()
+        self.line_width = line_width
+        self.timeouts = timeouts
+        self.pay_types = dict(pay_types or DEFAULT_PAY_TYPES)
+        self.cancel_open_receipt_on_connect = cancel_open_receipt_on_connect
+        self.log_extra = dict(log_extra or {})
+        self.link = V3Link(transport, timeouts=timeouts, window=window, log_extra=self.log_extra)
+        self._lock = asyncio.Lock()
+        self._mode: int | None = None
+        self._last_document: int | None = None
+        self._shift_opened_at: dict[int, datetime] = {}
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Open the link (ABORT clears the task buffer) and learn the device's mode."""
+        async with self._lock:
+            await self.link.open()
+            self._mode = None
+            self._last_document = None
+            state = await self._state()
+            if state.receipt_state and self.cancel_open_receipt_on_connect:
+                logger.warning("cancelling a receipt left open on the device", extra=self.log_extra)
+                await self._cancel_unlocked()
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self.link.close()
+
+    async def __aenter__(self) -> "AtolDriver":
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- command plumbing -----------------------------------------------------------------------
+
+    def _payload(self, request: Any) -> bytes:
+        return cmd.encode_request(request, self.access_password, self.dialect)
+
+    def _step(self, name: str, request: Any, barrier: bool = False) -> PipelineStep:
+        payload = self._payload(request)
+        return PipelineStep(name, payload, self.timeouts.for_command(payload[2]), barrier)
+
+    def _decode(self, request: Any, result: TaskResult, step: Step) -> Any:
+        if result.stopped or not result.payload:
+            raise ProtocolFailure(f"{step}: task ended {result.state.name} without a reply")
+        try:
+            reply = cmd.decode_reply(cmd.command_code(request), result.payload, self.dialect)
+        except ProtocolError as exc:
+            raise ProtocolFailure(f"{step}: bad reply {result.payload[:16].hex(' ')}: {exc}") from exc
+        if isinstance(reply, cmd.ErrorReply):
+            raise refusal_for(reply.error, reply.ext, step)
+        return reply
+
+    async def _refine(self, refusal: DeviceRefused) -> DeviceRefused:
+        """A mechanical error with the cover open (3F bit 5) is `CoverOpen`."""
+        if refusal.code != et.COVER_OPEN_ERROR:
+            return refusal
+        try:
+            state = await self._state()
+        except DriverError:
+            return refusal
+        better = refusal_for(refusal.code, refusal.ext, refusal.step, cover_open=state.cover_open)
+        better.detail = refusal.detail
+        return better
+
+    async def _call(self, request: Any, name: str | None = None) -> Any:
+        """One command, not pipelined; raises the device's refusal."""
+        label = name or type(request).__name__
+        payload = self._payload(request)
+        result = await self.link.execute(payload, self.timeouts.for_command(payload[2]), label)
+        try:
+            return self._decode(request, result, Step(0, label, payload[2]))
+        except DeviceRefused as refusal:
+            raise await self._refine(refusal) from None
+
+    async def _run(
+        self,
+        commands: list[_Cmd],
+        mode: int | None = None,
+        password: int | None = None,
+        partial: list[Any] | None = None,
+    ) -> list[Any]:
+        """Run `commands` pipelined (after entering `mode`); decoded replies of `commands`, in order.
+
+        On a refusal, `partial` (if given) receives the replies of the commands before the failed one.
+        If the mode cache said "already there" and the device disagrees (NOT_ALLOWED_IN_MODE at the
+        first command), the mode is re-read and the whole list retried once: nothing ran.
+        """
+        for attempt in (1, 2):
+            prefix = await self._mode_commands(mode, password)
+            full = prefix + commands
+            steps = [self._step(c.name, c.request, c.barrier) for c in full]
+            try:
+                results = await self.link.run_pipeline(steps)
+            except PipelineFailed as failed:
+                command = full[failed.index]
+                step = Step(failed.index, command.name, steps[failed.index].command)
+                if failed.index < len(prefix):
+                    self._mode = None
+                refusal = self._refusal_of(command.request, failed.result, step)
+                if (
+                    attempt == 1
+                    and isinstance(refusal, NotAllowedInMode)
+                    and not prefix
+                    and mode is not None
+                    and failed.index == 0
+                ):
+                    self._mode = None
+                    continue
+                if partial is not None:
+                    partial.extend(
+                        self._decode(c.request, r, Step(i, c.name, s.command))
+                        for i, (c, r, s) in enumerate(zip(full, failed.results, steps))
+                        if i >= len(prefix)
+                    )
+                raise await self._refine(refusal) from None
+            if mode is not None:
+                self._mode = mode
+            replies = [self._decode(c.request, r, Step(i, c.name, s.command)) for i, (c, r, s) in
+                       enumerate(zip(full, results, steps))]
+            return replies[len(prefix):]
+        raise AssertionError("unreachable")
+
+    def _refusal_of(self, request: Any, result: TaskResult, step: Step) -> DeviceRefused:
+        try:
+            self._decode(request, result, step)
+        except DeviceRefused as refusal:
+            return refusal
+        raise ProtocolFailure(f"{step}: task failed ({result.state.name}) without a device error")
+
+    async def _mode_commands(self, mode: int | None, password: int | None) -> list[_Cmd]:
+        if mode is None:
+            return []
+        if self._mode is None:
+            await self._state()
+        if self._mode == mode:
+            return []
+        out = []
+        if self._mode != cmd.Mode.SELECT:
+            out.append(_Cmd("leave mode", cmd.LeaveMode()))
+        if mode != cmd.Mode.SELECT:
+            out.append(_Cmd(f"enter mode {mode}", cmd.EnterMode(mode, self.password if password is None else password)))
+        return out
+
+    async def _state(self) -> cmd.DeviceStateReply:
+        """3F; also refreshes the mode cache."""
+        state = await self._call(cmd.DeviceState(), "device state")
+        self._mode = state.mode
+        return state
+
+    # -- status and info ------------------------------------------------------------------------
+
+    async def info(self) -> DeviceInfo:
+        async with self._lock:
+            dtype, state, fn = await self._run(
+                [_Cmd("device type", cmd.DeviceType()), _Cmd("device state", cmd.DeviceState()),
+                 _Cmd("FN number", cmd.FnNumber())]
+            )
+            self._mode = state.mode
+            version = ".".join(str(b) for b in dtype.version)
+            return DeviceInfo(
+                model=dtype.name or f"ATOL model {dtype.model}",
+                serial_number=str(state.serial_number),
+                firmware=version,
+                protocol=f"atol-v3 (protocol {dtype.protocol})",
+                fn_number=fn.number or None,
+                line_width=self.line_width,
+            )
+
+    async def status(self) -> DeviceStatus:
+        async with self._lock:
+            return await self._status()
+
+    async def _status(self) -> DeviceStatus:
+        state, fn_shift = await self._run(
+            [_Cmd("device state", cmd.DeviceState()), _Cmd("FN shift state", cmd.FnShiftState())]
+        )
+        self._mode = state.mode
+        last = await self._find_last_document()
+        shift_open = state.shift_open or fn_shift.shift_open
+        shift_number = fn_shift.shift_number or state.shift_number
+        opened_at = await self._shift_open_time(shift_number, last) if shift_open else None
+        shift_state = ShiftState.OPEN if shift_open else ShiftState.CLOSED
+        if shift_open and opened_at is not None:
+            if opened_at + timedelta(hours=self.shift_policy.max_hours) <= state.datetime:
+                shift_state = ShiftState.EXPIRED
+        return DeviceStatus(
+            shift_state=shift_state,
+            shift_number=shift_number,
+            receipt_open=bool(state.receipt_state),
+            receipt_kind=KIND_BY_RECEIPT_TYPE.get(state.receipt_state),
+            receipt_total=state.receipt_sum,
+            last_document_number=last,
+            paper_present=state.paper_present,
+            cover_open=state.cover_open,
+            drawer_open=state.drawer_open,
+            device_time=state.datetime,
+            shift_opened_at=opened_at,
+        )
+
+    # -- documents ------------------------------------------------------------------------------
+
+    async def _document_exists(self, number: int) -> bool:
+        if number <= 0:
+            return False
+        try:
+            await self._call(cmd.FnOpenDocument(number), f"open document {number}")
+        except NoMoreData:
+            return False
+        return True
+
+    async def _find_last_document(self) -> int:
+        """The highest stored document number: follow the cache, else gallop then bisect with A4 45."""
+        known = self._last_document
+        if known is not None and (known == 0 or await self._document_exists(known)):
+            number = known
+            while await self._document_exists(number + 1):
+                number += 1
+            self._last_document = number
+            return number
+        low, high = 0, 1  # low exists (or is 0), high is the probe
+        while await self._document_exists(high):
+            low, high = high, high * 2
+        while high - low > 1:
+            middle = (low + high) // 2
+            if await self._document_exists(middle):
+                low = middle
+            else:
+                high = middle
+        self._last_document = low
+        return low
+
+    async def read_document(self, number: int) -> FiscalDocument:
+        async with self._lock:
+            return await self._read_document(number)
+
+    async def last_document(self) -> FiscalDocument | None:
+        async with self._lock:
+            last = await self._find_last_document()
+            return await self._read_document(last) if last else None
+
+    async def _read_tlvs(self, number: int, need: frozenset[int] | None = None) -> tuple[int, list[tuple[int, bytes]]]:
+        """(document type, raw TLVs) of stored document `number`, reading TLVs in pipelined batches.
+
+        `need`: stop as soon as these tags have been seen (reading a header only).
+        """
+        commands = [_Cmd(f"open document {number}", cmd.FnOpenDocument(number))]
+        commands += [_Cmd(f"read TLV {i + 1}", cmd.FnReadTlv()) for i in range(TLV_BATCH)]
+        doc_type: int | None = None
+        records: list[tuple[int, bytes]] = []
+        while True:
+            partial: list[Any] = []
+            try:
+                replies = await self._run(commands, partial=partial)
+                finished = False
+            except NoMoreData:
+                if doc_type is None and not partial:
+                    raise  # no such document
+                replies, finished = partial, True
+            for reply in replies:
+                if isinstance(reply, cmd.FnOpenDocumentReply):
+                    data = reply.data
+                    doc_type = int.from_bytes(data[:2], "little") if len(data) >= 2 else 0
+                else:
+                    records.append((reply.tag, reply.value))
+            if finished or (need is not None and need <= {tag for tag, _ in records}):
+                return doc_type or 0, records
+            commands = [_Cmd(f"read TLV {len(records) + i + 1}", cmd.FnReadTlv()) for i in range(TLV_BATCH)]
+
+    async def _read_document(self, number: int) -> FiscalDocument:
+        doc_type, records = await self._read_tlvs(number)
+        return self._document_from(number, doc_type, records)
+
+    def _vat_label(self, code: int) -> str | None:
+        labels = {slot.label for slot in self.tax_table.values()}
+        ffd = FFD_VAT_LABELS.get(code)
+        if ffd is not None and ffd in labels:
+            return ffd
+        slot = self.tax_table.get(code)
+        return slot.label if slot is not None else ffd
+
+    def _percent_for(self, label: str) -> Decimal | None:
+        for slot in self.tax_table.values():
+            if slot.label == label:
+                return slot.percent
+        return None
+
+    def _document_from(self, number: int, doc_type: int, records: list[tuple[int, bytes]]) -> FiscalDocument:
+        values: dict[int, Any] = {}
+        vat: dict[str, int] = {}
+        try:
+            for tag, raw in records:
+                value = tlv.decode_value(tag, raw)
+                if tag == tlv.ITEM:
+                    fields = dict(value)
+                    label = self._vat_label(int(fields.get(tlv.ITEM_VAT_RATE, 0)))
+                    if label is not None:
+                        amount = int(fields.get(tlv.ITEM_AMOUNT, 0))
+                        percent = self._percent_for(label)
+                        vat[label] = vat.get(label, 0) + (vat_included(amount, percent) if percent is not None else 0)
+                else:
+                    values.setdefault(tag, value)
+        except ProtocolError as exc:
+            raise ProtocolFailure(f"document {number}: bad TLV: {exc}") from exc
+        if doc_type == RECEIPT_DOCUMENT_TYPE or tlv.OPERATION_TYPE in values:
+            kind = KIND_BY_OPERATION_TAG.get(values.get(tlv.OPERATION_TYPE, 0), DocumentKind.OTHER)
+        else:
+            kind = KIND_BY_DOCUMENT_TYPE.get(doc_type, DocumentKind.OTHER)
+        sign_raw = values.get(tlv.FISCAL_SIGN, b"")
+        fiscal_sign = str(int.from_bytes(sign_raw, "big")) if sign_raw else ""
+        stamp = values.get(tlv.DATETIME)
+        return FiscalDocument(
+            number=int(values.get(tlv.DOCUMENT_NUMBER, number)),
+            kind=kind,
+            date_time=stamp if isinstance(stamp, datetime) else datetime(2000, 1, 1),
+            fiscal_sign=fiscal_sign,
+            total=int(values.get(tlv.TOTAL, 0)),
+            shift_number=values.get(tlv.SHIFT_NUMBER),
+            receipt_number=values.get(tlv.RECEIPT_NUMBER),
+            registration_number=values.get(tlv.REGISTRATION_NUMBER),
+            fn_number=values.get(tlv.FN_NUMBER),
+            vat=vat,
+        )
+
+    async def _new_document(self, before: int, kinds: set[DocumentKind], total: int | None = None) -> FiscalDocument:
+        """The document an operation just committed: the first after `before` of one of `kinds`.
+
+        Usually `before + 1`; a device that opened a shift on its own puts that document first.
+        """
+        number = before
+        while True:
+            number += 1
+            try:
+                document = await self._read_document(number)
+            except NoMoreData:
+                raise ProtocolFailure(f"no new {'/'.join(sorted(kinds))} document after {before}") from None
+            self._last_document = max(self._last_document or 0, number)
+            if document.kind is DocumentKind.SHIFT_OPEN and document.shift_number is not None:
+                self._shift_opened_at[document.shift_number] = document.date_time
+            if document.kind in kinds and (total is None or document.total == total):
+                return document
+            if number - before > 3:
+                raise ProtocolFailure(f"document {number} is {document.kind}, expected {'/'.join(sorted(kinds))}")
+
+    async def _shift_open_time(self, shift_number: int, last: int) -> datetime | None:
+        """When shift `shift_number` opened: cached, or found by reading document headers backwards."""
+        if shift_number in self._shift_opened_at:
+            return self._shift_opened_at[shift_number]
+        need = frozenset({tlv.DATETIME, tlv.SHIFT_NUMBER})
+        for number in range(last, max(0, last - SHIFT_SCAN_LIMIT), -1):
+            doc_type, records = await self._read_tlvs(number, need)
+            values = {tag: tlv.decode_value(tag, raw) for tag, raw in records if tag in need}
+            shift = values.get(tlv.SHIFT_NUMBER)
+            if shift is not None and shift != shift_number:
+                return None
+            if KIND_BY_DOCUMENT_TYPE.get(doc_type) is DocumentKind.SHIFT_OPEN:
+                opened = values.get(tlv.DATETIME)
+                if isinstance(opened, datetime):
+                    self._shift_opened_at[shift_number] = opened
+                    return opened
+        return None
+
+    # -- shift ----------------------------------------------------------------------------------
+
+    async def open_shift(self, cashier: str | None = None) -> FiscalDocument:
+        async with self._lock:
+            return await self._open_shift()
+
+    async def _open_shift(self) -> FiscalDocument:
+        before = await self._find_last_document()
+        await self._run([_Cmd("open shift", cmd.OpenShift())], cmd.Mode.REGISTRATION)
+        return await self._new_document(before, {DocumentKind.SHIFT_OPEN})
+
+    async def close_shift(self, cashier: str | None = None) -> FiscalDocument:
+        async with self._lock:
+            return await self._close_shift()
+
+    async def _close_shift(self) -> FiscalDocument:
+        before = await self._find_last_document()
+        await self._run([_Cmd("Z report", cmd.ZReport())], cmd.Mode.REPORT_Z, self.admin_password)
+        return await self._new_document(before, {DocumentKind.SHIFT_CLOSE})
+
+    async def x_report(self) -> None:
+        async with self._lock:
+            await self._run([_Cmd("X report", cmd.XReport(cmd.ReportType.DAILY))], cmd.Mode.REPORT_X)
+
+    async def _apply_shift_policy(self, *, force_expired: bool = False) -> tuple[FiscalDocument | None, FiscalDocument | None]:
+        """Carry out the shift policy; returns (shift-close document, shift-open document)."""
+        status = await self._status()
+        if force_expired and status.shift_state is not ShiftState.CLOSED:
+            status = _with_state(status, ShiftState.EXPIRED)
+        decision = decide(self.shift_policy, status)
+        closed = opened = None
+        if decision.action is ShiftAction.REFUSE:
+            raise ShiftPolicyRefused(decision.reason)
+        if decision.action is ShiftAction.CLOSE_AND_OPEN:
+            logger.info("shift %d expired: closing it", status.shift_number, extra=self.log_extra)
+            closed = await self._close_shift()
+        if decision.action in (ShiftAction.OPEN, ShiftAction.CLOSE_AND_OPEN):
+            opened = await self._open_shift()
+            logger.info("opened shift %s", opened.shift_number, extra=self.log_extra)
+        return closed, opened
+
+    # -- receipts -------------------------------------------------------------------------------
+
+    def _receipt_commands(self, receipt: Receipt) -> list[_Cmd]:
+        """open, items, payments, close - or ReceiptNotSupported before anything is sent."""
+        if not receipt.items:
+            raise ReceiptNotSupported("a receipt needs at least one item")
+        if not receipt.payments:
+            raise ReceiptNotSupported("a receipt needs at least one payment")
+        flags = cmd.RECEIPT_FLAG_NO_PRINT if receipt.electronic_only else 0
+        commands = [_Cmd("open receipt", cmd.OpenReceipt(flags, RECEIPT_TYPES[receipt.operation]))]
+        labels = {slot.label: index for index, slot in sorted(self.tax_table.items())}
+        for number, item in enumerate(receipt.items, 1):
+            tax = labels.get(item.vat_rate.code)
+            if tax is None:
+                raise ReceiptNotSupported(
+                    f"item {number}: VAT rate {item.vat_rate.code!r} is not in the device tax table "
+                    f"({', '.join(labels) or 'empty'})"
+                )
+            try:
+                if len(encode_text(item.name)) > NAME_BYTES:
+                    raise ReceiptNotSupported(f"item {number}: name longer than {NAME_BYTES} bytes")
+            except ProtocolError as exc:
+                raise ReceiptNotSupported(f"item {number}: name not printable: {exc}") from exc
+            net = item.markup - item.discount
+            commands.append(_Cmd(
+                f"item {number} {item.name!r}",
+                cmd.RegisterItem(
+                    flags=0,
+                    name=item.name,
+                    price=item.price,
+                    quantity=item.quantity,
+                    discount_type=1,
+                    discount_sign=1 if net > 0 else 0,
+                    discount=abs(net),
+                    tax=tax,
+                    section=item.section or 0,
+                ),
+            ))
+        *first, last = receipt.payments
+        for number, payment in enumerate(first, 1):
+            commands.append(_Cmd(f"payment {number} {payment.type}", cmd.Payment(0, self._pay_type(payment.type), payment.amount)))
+        # The last payment closes the receipt with its own amount: a shortfall is the device's
+        # PAYMENT_LESS, never silently covered in cash (amount 0 would mean "exactly the total").
+        commands.append(_Cmd("close receipt", cmd.CloseReceipt(0, self._pay_type(last.type), last.amount), barrier=True))
+        return commands
+
+    def _pay_type(self, payment_type: PaymentType) -> int:
+        try:
+            return self.pay_types[payment_type]
+        except KeyError:
+            raise ReceiptNotSupported(f"payment type {payment_type} has no device payment type") from None
+
+    async def fiscalize(self, receipt: Receipt) -> FiscalResult:
+        async with self._lock:
+            commands = self._receipt_commands(receipt)
+            closed, opened = await self._apply_shift_policy()
+            try:
+                document = await self._register(receipt, commands)
+            except ShiftExpired as expired:
+                # The device knows better than our clock arithmetic: apply the policy as if expired.
+                # Safe to retry: the close is a barrier, so nothing was committed.
+                if closed is not None:
+                    raise
+                try:
+                    closed, opened = await self._apply_shift_policy(force_expired=True)
+                except ShiftPolicyRefused as refused:
+                    raise ShiftPolicyRefused(str(refused), cause=expired) from None
+                document = await self._register(receipt, commands)
+            return FiscalResult(
+                document=document,
+                change=receipt.change,
+                shift_opened=opened is not None,
+                shift_closed_first=closed,
+            )
+
+    async def _register(self, receipt: Receipt, commands: list[_Cmd]) -> FiscalDocument:
+        before = await self._find_last_document()
+        try:
+            await self._run(commands, cmd.Mode.REGISTRATION)
+        except DeviceRefused as refusal:
+            step = refusal.step
+            opened_by_us = step is not None and step.name != "open receipt" and not step.name.endswith("mode") \
+                and not step.name.startswith(("enter mode", "leave mode"))
+            if opened_by_us:
+                await self._cancel_after_failure(refusal)
+            raise
+        return await self._new_document(before, {_kind_of_receipt(receipt.operation)}, receipt.total)
+
+    async def _cancel_after_failure(self, refusal: DeviceRefused) -> None:
+        try:
+            await self._cancel_unlocked()
+            logger.info("receipt cancelled after %s", refusal, extra=self.log_extra)
+        except DeviceRefused as exc:
+            logger.warning("cancel after failure refused: %s", exc, extra=self.log_extra)
+            refusal.detail = (refusal.detail + "; " if refusal.detail else "") + f"cancel refused: {exc.name}"
+        except LinkError as exc:
+            logger.warning("cancel after failure failed: %s", exc, extra=self.log_extra)
+            refusal.detail = (refusal.detail + "; " if refusal.detail else "") + "cancel not confirmed"
+
+    async def cancel_receipt(self) -> None:
+        async with self._lock:
+            await self._cancel_unlocked()
+
+    async def _cancel_unlocked(self) -> None:
+        await self._run([_Cmd("cancel receipt", cmd.CancelReceipt())], cmd.Mode.REGISTRATION)
+
+    # -- cash -----------------------------------------------------------------------------------
+
+    async def cash_in(self, amount: int) -> FiscalDocument:
+        return await self._cash(cmd.CashIn(0, amount), DocumentKind.CASH_IN, amount)
+
+    async def cash_out(self, amount: int) -> FiscalDocument:
+        return await self._cash(cmd.CashOut(0, amount), DocumentKind.CASH_OUT, amount)
+
+    async def _cash(self, request: Any, kind: DocumentKind, amount: int) -> FiscalDocument:
+        async with self._lock:
+            await self._apply_shift_policy()
+            before = await self._find_last_document()
+            await self._run([_Cmd(kind.value.replace("_", " "), request)], cmd.Mode.REGISTRATION)
+            return await self._new_document(before, {kind}, amount)
+
+    # -- printing and peripherals ---------------------------------------------------------------
+
+    async def print_text(self, lines: list[str]) -> None:
+        async with self._lock:
+            commands = []
+            for number, line in enumerate(_wrap(lines, self.line_width), 1):
+                commands.append(_Cmd(f"text line {number}", cmd.PrintLine(line)))
+            commands.append(_Cmd("cut", cmd.Cut(False)))
+            await self._run(commands)
+
+    async def open_drawer(self) -> None:
+        async with self._lock:
+            await self._run([_Cmd("open drawer", cmd.OpenDrawer())])
+
+    async def set_datetime(self, value: datetime) -> None:
+        async with self._lock:
+            await self._run([_Cmd("set date and time", cmd.SetDateTime(value.replace(microsecond=0)))])
+
+
+def _wrap(lines: list[str], width: int | None) -> list[str]:
+    out: list[str] = []
+    for line in lines:
+        if not width or len(line) <= width:
+            out.append(line)
+            continue
+        out.extend(line[i : i + width] for i in range(0, len(line), width))
+    return out
+
+
+def _with_state(status: DeviceStatus, state: ShiftState) -> DeviceStatus:
+    from dataclasses import replace
+
+    return replace(status, shift_state=state)

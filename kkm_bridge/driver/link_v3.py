@@ -1,0 +1,554 @@
+"""The host side of ATOL transport v3 over any `Transport`: frames, task buffer, retries, pipelining.
+
+Rules this client follows (reference §1.1-1.4):
+
+- Packet ids 0x00..0xDF, wrapping; task ids the same. The device answers with the packet id it was
+  sent; results of tasks queued with NEED_RESULT arrive later in frames with id F0 (`A6`/`A7 tid`).
+- An empty frame from the device asks us to resend that packet. A corrupt frame is answered with an
+  empty frame of its id (asking the device to resend) - but only when that is safe, see
+  `_on_corrupt`; otherwise the retransmission timer recovers.
+- Every request is safe to repeat, which is what makes recovery simple: a retransmitted ADD is
+  answered `B2` (already queued) instead of being executed twice; REQ/ACK/ABORT are idempotent.
+  So a missing synchronous status is handled by resending the same frame after a short silence,
+  and a missing result by polling the task with REQ. Both are bounded (`Timeouts`).
+- After a result is taken the task is ACKed, which frees its slot in the device's task buffer.
+- `open()` sends ABORT: the buffer of a previous session is cleared.
+
+Pipelining (`run_pipeline`): the commands of one operation are queued without waiting for each reply,
+within a window no larger than the device's buffer, then results are taken in order. On the first
+failure nothing more is sent, the failed task is *not* ACKed (so the device refuses the tasks queued
+after it with A5 STOPPED), and the buffer is cleared with ABORT. A step marked `barrier` (the close of
+a receipt: the only command that commits a fiscal document) is sent only once every step before it
+has succeeded, so a device that does not stop after an error still cannot commit a wrong receipt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocols.atol.v3 import ASYNC_PACKET_ID, Frame, FrameDecoder, FrameError, encode_frame
+from protocols.atol.v3_buffer import (
+    Abort,
+    Ack,
+    Add,
+    AddFlags,
+    HostMessage,
+    Req,
+    TaskState,
+    TaskStatus,
+    decode_device,
+    encode_host,
+)
+from protocols.errors import ProtocolError
+
+from kkm_bridge.driver.errors import DeviceUnreachable, LinkTimeout, ProtocolFailure, TaskLost
+from kkm_bridge.driver.timeouts import DEFAULT_TIMEOUTS, Timeouts
+from kkm_bridge.transports import Transport, TransportError, deadline_in
+
+logger = logging.getLogger(__name__)
+
+MAX_ID = 0xDF  # packet and task ids run 0x00..0xDF (atol4j), F0 is the device's async id
+_RUNNING = (TaskState.PENDING, TaskState.IN_PROGRESS, TaskState.WAITING)
+
+
+@dataclass
+class LinkStats:
+    """Counters for logs, tests and the benchmark."""
+
+    bytes_out: int = 0
+    bytes_in: int = 0
+    frames_out: int = 0
+    frames_in: int = 0
+    corrupt_in: int = 0
+    retransmits: int = 0
+    resend_requests_in: int = 0  # empty frames from the device
+    resend_requests_out: int = 0  # empty frames we sent
+    polls: int = 0
+    tasks: int = 0
+    overflows: int = 0
+
+
+@dataclass
+class TaskResult:
+    """A finished task: `ok` is the transport-level outcome (A3/A6 vs A4/A7/A5)."""
+
+    tid: int
+    state: TaskState
+    payload: bytes
+
+    @property
+    def ok(self) -> bool:
+        return self.state in (TaskState.RESULT, TaskState.ASYNC_RESULT)
+
+    @property
+    def stopped(self) -> bool:
+        return self.state is TaskState.STOPPED
+
+
+@dataclass
+class PipelineStep:
+    """One command of a pipelined operation."""
+
+    name: str
+    payload: bytes  # application payload: <password:2> <code> <params>
+    timeout: float  # result timeout (T5)
+    barrier: bool = False  # send only after every earlier step succeeded
+
+    @property
+    def command(self) -> int:
+        return self.payload[2] if len(self.payload) > 2 else 0
+
+
+class PipelineFailed(Exception):
+    """Step `index` of a pipeline did not succeed; `results` holds the successful ones before it."""
+
+    def __init__(self, index: int, step: PipelineStep, result: TaskResult, results: list[TaskResult]) -> None:
+        super().__init__(f"pipeline step {index} ({step.name}) ended {result.state.name}")
+        self.index = index
+        self.step = step
+        self.result = result
+        self.results = results
+
+
+@dataclass
+class _Pending:
+    """A frame that expects a synchronous answer with its packet id."""
+
+    pid: int
+    frame: bytes
+    what: str
+    future: asyncio.Future[TaskStatus]
+    sent_at: float = 0.0
+    attempts: int = 1
+    seq: int = 0  # creation order (the device answers in this order)
+
+
+@dataclass
+class _InFlight:
+    index: int
+    tid: int
+    pending: _Pending
+    sync: asyncio.Task[TaskStatus]
+    accepted: bool = False
+
+
+class V3Link:
+    """An async v3 client. One operation at a time uses it (the driver holds a lock around each)."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        window: int = 16,
+        log_extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.transport = transport
+        self.timeouts = timeouts
+        self.window = max(1, window)
+        self.log_extra = dict(log_extra or {})
+        self.stats = LinkStats()
+        self._decoder = FrameDecoder()
+        self._pid = MAX_ID
+        self._tid = MAX_ID
+        self._pending: dict[int, _Pending] = {}
+        self._results: dict[int, TaskResult] = {}
+        self._result_waiters: dict[int, asyncio.Future[TaskResult]] = {}
+        self._live_tids: set[int] = set()
+        self._reader: asyncio.Task[None] | None = None
+        self._failure: BaseException | None = None
+        self._last_rx = 0.0
+        self._seq = 0
+        self._write_lock = asyncio.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self._reader is not None and not self._reader.done() and self._failure is None
+
+    async def open(self) -> None:
+        """Connect the transport, start reading, clear the device's task buffer (ABORT)."""
+        await self.close()
+        try:
+            await self.transport.connect(deadline_in(self.timeouts.connect))
+        except TransportError as exc:
+            raise DeviceUnreachable(f"{self.transport.address}: {exc}") from exc
+        self.transport.discard_input()
+        self._decoder = FrameDecoder()
+        self._failure = None
+        self._results.clear()
+        self._live_tids.clear()
+        self._last_rx = self._now()
+        self._reader = asyncio.get_running_loop().create_task(self._read_loop(), name="atol-v3-reader")
+        await self.abort()
+
+    async def close(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            try:
+                await reader
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._fail_all(DeviceUnreachable(f"{self.transport.address}: link closed"))
+        try:
+            await self.transport.close()
+        except TransportError:
+            pass
+
+    # -- the reader -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _now() -> float:
+        return asyncio.get_running_loop().time()
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                data = await self.transport.read(4096)
+                self._last_rx = self._now()
+                self.stats.bytes_in += len(data)
+                for event in self._decoder.feed(data):
+                    await self._on_event(event)
+        except asyncio.CancelledError:
+            raise
+        except TransportError as exc:
+            self._fail_all(DeviceUnreachable(f"{self.transport.address}: {exc}"), cause=exc)
+        except Exception as exc:  # a bug must not leave callers waiting forever
+            logger.exception("v3 reader crashed", extra=self.log_extra)
+            self._fail_all(ProtocolFailure(f"reader failed: {exc!r}"), cause=exc)
+
+    def _fail_all(self, error: Exception, cause: BaseException | None = None) -> None:
+        if cause is not None:
+            error.__cause__ = cause
+        self._failure = error
+        for pending in self._pending.values():
+            if not pending.future.done():
+                pending.future.set_exception(error)
+                pending.future.exception()  # mark retrieved: a caller may already be gone
+        for waiter in self._result_waiters.values():
+            if not waiter.done():
+                waiter.set_exception(error)
+                waiter.exception()
+
+    async def _on_event(self, event: Frame | FrameError) -> None:
+        if isinstance(event, FrameError):
+            await self._on_corrupt(event)
+            return
+        self.stats.frames_in += 1
+        pid = event.packet_id
+        if not event.data:
+            self.stats.resend_requests_in += 1
+            pending = self._pending.get(pid)
+            if pending is not None:
+                logger.debug("device asks to resend packet %02X", pid, extra=self.log_extra)
+                await self._write(pending.frame)
+            return
+        try:
+            status = decode_device(event.data)
+        except ProtocolError as exc:
+            logger.warning("undecodable status in packet %02X: %s", pid, exc, extra=self.log_extra)
+            return
+        if pid == ASYNC_PACKET_ID:
+            if status.tid is not None and status.state.has_tid:
+                self._store_result(status.tid, status.state, status.payload)
+            return
+        pending = self._pending.get(pid)
+        if pending is None or pending.future.done():
+            logger.debug("late or duplicate answer for packet %02X ignored", pid, extra=self.log_extra)
+            return
+        pending.future.set_result(status)
+
+    async def _on_corrupt(self, error: FrameError) -> None:
+        """Ask the device to resend a corrupt frame, when doing so cannot fetch a stale frame.
+
+        The device keeps the last frame it sent with each packet id, including ids from the previous
+        lap of the 0x00..0xDF cycle. Asking for packet P before the device has processed our packet
+        P would return that stale frame. The device answers in order, so if P is our *oldest*
+        unanswered packet and the device is sending answers, P has been processed and its cached
+        frame is fresh. F0 is always fresh (it is the latest async result; duplicates are harmless).
+        Other cases are left to the retransmission timer.
+        """
+        if error.reason == "noise":
+            return
+        self.stats.corrupt_in += 1
+        pid = error.packet_id
+        if pid is None:
+            return
+        oldest = min(self._pending.values(), key=lambda p: p.seq, default=None)
+        if pid == ASYNC_PACKET_ID or (oldest is not None and oldest.pid == pid):
+            self.stats.resend_requests_out += 1
+            await self._write(encode_frame(pid, b""))
+
+    def _store_result(self, tid: int, state: TaskState, payload: bytes) -> None:
+        if tid not in self._live_tids or tid in self._results:
+            return  # a duplicate (resend) or a task of an earlier session
+        result = TaskResult(tid, state, payload)
+        self._results[tid] = result
+        waiter = self._result_waiters.get(tid)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(result)
+
+    # -- frames out -----------------------------------------------------------------------------
+
+    async def _write(self, frame: bytes) -> None:
+        async with self._write_lock:
+            try:
+                await self.transport.write(frame, deadline_in(self.timeouts.connect))
+            except TransportError as exc:
+                error = DeviceUnreachable(f"{self.transport.address}: {exc}")
+                self._fail_all(error, cause=exc)
+                raise error from exc
+        self.stats.bytes_out += len(frame)
+        self.stats.frames_out += 1
+
+    def _next_pid(self) -> int:
+        for _ in range(MAX_ID + 1):
+            self._pid = 0 if self._pid >= MAX_ID else self._pid + 1
+            if self._pid not in self._pending:
+                return self._pid
+        raise ProtocolFailure("no free packet id")
+
+    def _next_tid(self) -> int:
+        for _ in range(MAX_ID + 1):
+            self._tid = 0 if self._tid >= MAX_ID else self._tid + 1
+            if self._tid not in self._live_tids:
+                return self._tid
+        raise ProtocolFailure("no free task id")
+
+    def _check(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        if self._reader is None:
+            raise DeviceUnreachable(f"{self.transport.address}: link not open")
+
+    async def _send(self, message: HostMessage, what: str) -> _Pending:
+        """Write a message that expects a synchronous status; returns its pending record."""
+        self._check()
+        pid = self._next_pid()
+        frame = encode_frame(pid, encode_host(message))
+        future: asyncio.Future[TaskStatus] = asyncio.get_running_loop().create_future()
+        self._seq += 1
+        pending = _Pending(pid, frame, what, future, self._now(), seq=self._seq)
+        self._pending[pid] = pending
+        try:
+            await self._write(frame)
+        except BaseException:
+            self._pending.pop(pid, None)
+            raise
+        return pending
+
+    async def _await_sync(self, pending: _Pending) -> TaskStatus:
+        """Wait for the synchronous status of `pending`, resending after link silence (bounded)."""
+        quiet = self.timeouts.sync_reply
+        try:
+            while True:
+                left = max(pending.sent_at, self._last_rx) + quiet - self._now()
+                if left > 0:
+                    done, _ = await asyncio.wait({pending.future}, timeout=left)
+                    if done:
+                        return pending.future.result()
+                    continue
+                if pending.future.done():
+                    return pending.future.result()
+                if pending.attempts > self.timeouts.retries:
+                    raise LinkTimeout(
+                        f"{self.transport.address}: no answer to {pending.what} after {pending.attempts} attempts"
+                    )
+                pending.attempts += 1
+                pending.sent_at = self._now()
+                self.stats.retransmits += 1
+                logger.debug("retransmitting %s (packet %02X)", pending.what, pending.pid, extra=self.log_extra)
+                await self._write(pending.frame)
+        finally:
+            if self._pending.get(pending.pid) is pending:
+                del self._pending[pending.pid]
+
+    async def _request(self, message: HostMessage, what: str) -> TaskStatus:
+        return await self._await_sync(await self._send(message, what))
+
+    # -- task-buffer operations -----------------------------------------------------------------
+
+    async def abort(self) -> None:
+        """Clear the device's task buffer (and forget our own view of it)."""
+        await self._request(Abort(), "ABORT")
+        self._live_tids.clear()
+        self._results.clear()
+
+    async def ack(self, tid: int) -> None:
+        await self._request(Ack(tid), f"ACK {tid:02X}")
+        self._forget(tid)
+
+    def _forget(self, tid: int) -> None:
+        self._live_tids.discard(tid)
+        self._results.pop(tid, None)
+
+    async def _add(self, payload: bytes, name: str) -> tuple[int, _Pending]:
+        tid = self._next_tid()
+        self._live_tids.add(tid)
+        self.stats.tasks += 1
+        try:
+            pending = await self._send(Add(tid, payload, AddFlags.NEED_RESULT), f"ADD {tid:02X} {name}")
+        except BaseException:
+            self._live_tids.discard(tid)
+            raise
+        return tid, pending
+
+    def _accept(self, tid: int, pending: _Pending, status: TaskStatus) -> bool:
+        """Interpret the synchronous status of an ADD. True: queued (or already finished)."""
+        state = status.state
+        if state in _RUNNING:
+            return True
+        if state.is_final:  # executed at once (or stopped): the status is the result
+            self._store_result(tid, state, status.payload)
+            return True
+        if state is TaskState.ALREADY_EXISTS and pending.attempts > 1:
+            return True  # our first copy arrived; its answer was lost
+        if state is TaskState.OVERFLOW:
+            self.stats.overflows += 1
+            return False
+        raise ProtocolFailure(f"{pending.what}: device answered {state.name}")
+
+    async def wait_result(self, tid: int, timeout: float) -> TaskResult:
+        """The result of task `tid`, polling it with REQ whenever the link falls silent."""
+        loop = asyncio.get_running_loop()
+        deadline = self._now() + timeout
+        poll = self.timeouts.result_poll
+        last_poll = self._now()
+        waiter = self._result_waiters.get(tid)
+        if waiter is None or waiter.done():
+            waiter = loop.create_future()
+            self._result_waiters[tid] = waiter
+        try:
+            while True:
+                self._check()
+                if tid in self._results:
+                    return self._results[tid]
+                now = self._now()
+                if now >= deadline:
+                    raise LinkTimeout(f"{self.transport.address}: no result for task {tid:02X} in {timeout:.0f} s")
+                left = min(deadline, max(last_poll, self._last_rx) + poll) - now
+                if left > 0:
+                    await asyncio.wait({waiter}, timeout=left)
+                    continue
+                if self._now() >= deadline:
+                    continue
+                self.stats.polls += 1
+                last_poll = self._now()
+                status = await self._request(Req(tid), f"REQ {tid:02X}")
+                last_poll = self._now()
+                if status.state.is_final:
+                    self._store_result(tid, status.state, status.payload)
+                elif status.state is TaskState.NOT_FOUND:
+                    if tid in self._results:
+                        continue
+                    self._forget(tid)
+                    raise TaskLost(f"{self.transport.address}: the device lost task {tid:02X}")
+                elif status.state not in _RUNNING:
+                    raise ProtocolFailure(f"REQ {tid:02X}: device answered {status.state.name}")
+        finally:
+            if self._result_waiters.get(tid) is waiter:
+                del self._result_waiters[tid]
+
+    async def execute(self, payload: bytes, timeout: float, name: str = "") -> TaskResult:
+        """Queue one task, wait for its result, ACK it. A full buffer is waited out (bounded)."""
+        for attempt in range(self.timeouts.retries + 1):
+            tid, pending = await self._add(payload, name)
+            if self._accept(tid, pending, await self._await_sync(pending)):
+                break
+            self._live_tids.discard(tid)
+            await asyncio.sleep(self.timeouts.result_poll * (attempt + 1))
+        else:
+            raise LinkTimeout(f"{self.transport.address}: task buffer stays full")
+        result = await self.wait_result(tid, timeout)
+        await self.ack(tid)
+        return result
+
+    # -- pipelining -----------------------------------------------------------------------------
+
+    async def run_pipeline(self, steps: list[PipelineStep]) -> list[TaskResult]:
+        """Run `steps` pipelined; return their results in order.
+
+        On the first step that does not succeed: stop sending, clear the buffer (ABORT), and raise
+        `PipelineFailed` carrying the failed result and the successful ones before it.
+        """
+        results: list[TaskResult] = []
+        inflight: deque[_InFlight] = deque()
+        acks: list[asyncio.Task[None]] = []
+        window = self.window
+        next_index = 0
+        overflows = 0
+        try:
+            while next_index < len(steps) or inflight:
+                # Fill the window; a barrier step waits until everything before it has succeeded.
+                while next_index < len(steps) and len(inflight) + self._unacked(acks) < window:
+                    step = steps[next_index]
+                    if step.barrier and (inflight or self._unacked(acks)):
+                        break
+                    tid, pending = await self._add(step.payload, step.name)
+                    sync = asyncio.get_running_loop().create_task(self._await_sync(pending))
+                    inflight.append(_InFlight(next_index, tid, pending, sync))
+                    next_index += 1
+                if not inflight:
+                    await self._settle(acks)
+                    continue
+                head = inflight[0]
+                status = await head.sync
+                if not self._accept(head.tid, head.pending, status):
+                    # Buffer full: everything queued after it was refused too, unless an ACK freed a
+                    # slot in between - then the device holds tasks out of order, and we must stop.
+                    later = [await f.sync for f in list(inflight)[1:]]
+                    if any(s.state is not TaskState.OVERFLOW for s in later):
+                        raise ProtocolFailure("task buffer overflow reordered the pipeline")
+                    for item in inflight:
+                        self._live_tids.discard(item.tid)
+                    inflight.clear()
+                    window = max(1, min(window, len(self._live_tids)))
+                    next_index = head.index
+                    await self._settle(acks)
+                    overflows += 1
+                    if overflows > self.timeouts.retries:
+                        raise LinkTimeout(f"{self.transport.address}: task buffer stays full")
+                    if not self._live_tids:
+                        await asyncio.sleep(self.timeouts.result_poll * overflows)
+                    logger.info("task buffer full: pipeline window now %d", window, extra=self.log_extra)
+                    continue
+                result = await self.wait_result(head.tid, steps[head.index].timeout)
+                inflight.popleft()
+                if not result.ok:
+                    for item in inflight:  # their sync answers (A5 or A1) are no longer interesting
+                        item.sync.cancel()
+                    inflight.clear()
+                    await self._settle(acks)
+                    await self.abort()
+                    raise PipelineFailed(head.index, steps[head.index], result, results)
+                results.append(result)
+                acks.append(asyncio.get_running_loop().create_task(self.ack(head.tid)))
+            await self._settle(acks)
+            return results
+        except BaseException:
+            for item in inflight:
+                item.sync.cancel()
+            for task in acks:
+                task.cancel()
+            await asyncio.gather(*(i.sync for i in inflight), *acks, return_exceptions=True)
+            raise
+
+    @staticmethod
+    def _unacked(acks: list[asyncio.Task[None]]) -> int:
+        return sum(1 for task in acks if not task.done())
+
+    @staticmethod
+    async def _settle(acks: list[asyncio.Task[None]]) -> None:
+        """Wait for outstanding ACKs; re-raise the first failure."""
+        if acks:
+            pending = list(acks)
+            acks.clear()
+            for outcome in await asyncio.gather(*pending, return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    raise outcome
