@@ -80,6 +80,7 @@ def test_notify_watchdog_and_restart(unit: Unit) -> None:
     watchdog = seconds(one(unit, "WatchdogSec"))
     assert 5 <= watchdog <= 300
     assert one(unit, "Restart") == "on-failure"
+    assert one(unit, "RestartPreventExitStatus") == "2"  # config errors: a restart cannot fix them
     # Stopping waits for the receipt in flight longer than one watchdog period.
     assert seconds(one(unit, "TimeoutStopSec")) >= watchdog
 
