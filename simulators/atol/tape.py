@@ -81,7 +81,10 @@ class PrintedDocument:
                 image.paste(qr, ((width - qr.width) // 2, y))
                 y += qr.height
                 continue
-            draw.text((margin, y), line, fill="black", font=font)
+            try:
+                draw.text((margin, y), line, fill="black", font=font)
+            except UnicodeEncodeError:  # a bitmap fallback font without Cyrillic (no DejaVu installed)
+                draw.text((margin, y), line.encode("ascii", "replace").decode("ascii"), fill="black", font=font)
             y += line_h
         out = io.BytesIO()
         image.save(out, format="PNG")

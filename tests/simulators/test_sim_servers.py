@@ -342,3 +342,17 @@ def test_sigkill_mid_traffic_never_loses_an_acknowledged_receipt(state_file: Pat
     assert [d.number for d in memory.documents] == list(range(1, len(memory.documents) + 1))
     assert memory.device is not None and memory.device["last_document_number"] == memory.documents[-1].number
     assert memory.device["receipt_number"] == len(receipts)
+
+
+def test_tcp_with_pacing_and_processing_time() -> None:
+    """Timing emulation on: the exchange still works (durations are not asserted)."""
+    from simulators.atol import WireTiming
+
+    sim = Simulator(DeviceConfig(), timing=WireTiming(baud=115200, command_seconds=0.005, line_seconds=0.0005))
+    with serve_in_thread(sim, tcp=("127.0.0.1", 0)) as servers:
+        host, sock = tcp_host(servers.tcp_address)
+        try:
+            full_sale(host, AddFlags.NEED_RESULT)
+        finally:
+            sock.close()
+    assert [d.kind for d in sim.documents] == ["shift_open", "receipt"]
