@@ -66,7 +66,7 @@ class PrintedDocument:
 
         font = _font()
         text_w = int(font.getlength("M" * self.width)) + 1
-        line_h = max(12, font.getbbox("ЙgM")[3] + 4)
+        line_h = max(12, font.getbbox("IgM")[3] + 4)
         qr = self.qr_image()
         margin = 8
         width = max(text_w, qr.width if qr is not None else 0) + 2 * margin

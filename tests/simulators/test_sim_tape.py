@@ -85,3 +85,14 @@ def test_other_documents_are_printed_too(sim: Simulator, host: InProcessHost) ->
     assert "ВНЕСЕНИЕ НАЛИЧНЫХ" in sim.device.tape[1].text() and "123.45" in sim.device.tape[1].text()
     assert sim.device.tape[2].lines == ["Спасибо за покупку!"]
     assert "Z-ОТЧЁТ" in sim.device.tape[3].text()
+
+
+def test_png_without_a_cyrillic_font(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI machines may lack DejaVu: the PNG is still produced (text degraded, QR intact)."""
+    from PIL import ImageFont
+
+    import simulators.atol.tape as tape
+
+    monkeypatch.setattr(tape, "_font", ImageFont.load_default_imagefont)
+    _, printed, _ = printed_receipt(32)
+    assert printed.to_png().startswith(b"\x89PNG")
