@@ -178,7 +178,10 @@ class AtolDriver:
     # -- command plumbing -----------------------------------------------------------------------
 
     def _payload(self, request: Any) -> bytes:
-        return cmd.encode_request(request, self.access_password, self.dialect)
+        try:
+            return cmd.encode_request(request, self.access_password, self.dialect)
+        except ProtocolError as exc:
+            raise ReceiptNotSupported(f"{type(request).__name__}: cannot encode: {exc}") from exc
 
     def _step(self, name: str, request: Any, barrier: bool = False) -> PipelineStep:
         payload = self._payload(request)
@@ -672,7 +675,7 @@ class AtolDriver:
         async with self._lock:
             commands = []
             for number, line in enumerate(_wrap(lines, self.line_width), 1):
-                commands.append(_Cmd(f"text line {number}", cmd.PrintLine(line)))
+                commands.append(_Cmd(f"text line {number}", cmd.PrintLine(_printable(line))))
             commands.append(_Cmd("cut", cmd.Cut(False)))
             await self._run(commands)
 
@@ -683,6 +686,18 @@ class AtolDriver:
     async def set_datetime(self, value: datetime) -> None:
         async with self._lock:
             await self._run([_Cmd("set date and time", cmd.SetDateTime(value.replace(microsecond=0)))])
+
+
+def _printable(text: str) -> str:
+    """`text` with characters outside the ATOL code page replaced by '?' (text lines are not fiscal)."""
+    out = []
+    for char in text:
+        try:
+            encode_text(char)
+            out.append(char)
+        except ProtocolError:
+            out.append("?")
+    return "".join(out)
 
 
 def _wrap(lines: list[str], width: int | None) -> list[str]:
