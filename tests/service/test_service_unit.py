@@ -214,3 +214,16 @@ def test_sysusers_file_creates_the_user_and_group(tmp_path: Path) -> None:
     assert DEFAULT_GROUP in groups and user[3] == groups[DEFAULT_GROUP][2]  # primary group = udev group
     assert user[5] == "/var/lib/kkm-bridge" and user[6] == "/usr/sbin/nologin"
     assert 0 < int(user[2]) < 1000  # a system account
+
+
+def test_modules_load_file_covers_the_allowed_tty_classes(unit: Unit) -> None:
+    modules_file = ROOT / "systemd" / "kkm-bridge-modules.conf"
+    modules = [line.strip() for line in modules_file.read_text(encoding="utf-8").splitlines()
+               if line.strip() and not line.lstrip().startswith(("#", ";"))]
+    assert all(re.fullmatch(r"[a-z0-9_-]+", name) for name in modules), modules
+    # The driver that registers each tty class named in DeviceAllow= (usb_device is USB core).
+    drivers = {"char-ttyACM": "cdc_acm", "char-ttyUSB": "usbserial"}
+    for value in unit["Service"]["DeviceAllow"]:
+        device_class = value.split()[0]
+        if device_class in drivers:
+            assert drivers[device_class] in modules
