@@ -47,6 +47,9 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--fault", action="append", default=[], metavar="SPEC", help=FAULT_HELP)
     p.add_argument("--fault-seed", type=int, default=0, help="seed of the random faults")
     p.add_argument("--offline", action="store_true", help="mark new fiscal documents as made offline")
+    p.add_argument("--shift-hours", type=float, default=24.0, metavar="H",
+                   help="shift length before it expires (default 24; e.g. 0.001 to test expiry quickly)")
+    p.add_argument("--access-password", type=int, default=0, metavar="N", help="access password (default 0000)")
     p.add_argument("--no-auto-open-shift", action="store_true", help="require 9A before the first receipt")
     p.add_argument("--tape-dir", metavar="DIR", help="write every printed document as .txt, .html and .png")
     p.add_argument("--sign-key-seed", type=int, default=None, help="deterministic fiscal-sign key for a new state")
@@ -121,7 +124,8 @@ def build_simulator(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from simulators.atol import DeviceConfig, Faults, Simulator, WireTiming, parse_fault_spec
 
     config = DeviceConfig(line_width=args.model, offline=args.offline, auto_open_shift=not args.no_auto_open_shift,
-                          sign_key_seed=args.sign_key_seed)
+                          sign_key_seed=args.sign_key_seed, shift_hours=args.shift_hours)
+    config.passwords.access = args.access_password
     reg = config.registration
     for name in ("seller_name", "seller_bin", "address", "registration_number", "factory_number", "ofd_name",
                  "ofd_site", "qr_url_base"):

@@ -101,8 +101,8 @@ class DeviceConfig:
     firmware: tuple[int, int] = (5, 8)
     #: A real ATOL opens the shift by itself on the first receipt or cash operation.
     auto_open_shift: bool = True
-    #: Shift length limit in hours.
-    shift_hours: int = 24
+    #: Shift length limit in hours (a fraction makes a shift expire quickly in an end-to-end test).
+    shift_hours: float = 24
     #: Error code reported when the cover is open (the reference has no dedicated code).
     cover_open_error: int | None = None  # None: use protocols' COVER_OPEN_ERROR
     #: Task buffer capacity (v3 transport); one more ADD answers B1.

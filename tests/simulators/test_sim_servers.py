@@ -356,3 +356,24 @@ def test_tcp_with_pacing_and_processing_time() -> None:
         finally:
             sock.close()
     assert [d.kind for d in sim.documents] == ["shift_open", "receipt"]
+
+
+def test_cli_short_shift_expires_end_to_end() -> None:
+    """--shift-hours lets another process see SHIFT_EXPIRED without waiting a day."""
+    proc, info = start_cli("--tcp", "0", "--shift-hours", "0.0002")  # 0.72 s
+    try:
+        host_name, port_text = info["tcp"].rsplit(":", 1)
+        host, sock = tcp_host((host_name, int(port_text)))
+        try:
+            assert host.call(cmd.EnterMode(1, 30)) == cmd.Ok()
+            assert host.call(cmd.OpenShift()) == cmd.Ok()
+            reply = cmd.Ok()
+            deadline = time.monotonic() + TIMEOUT
+            while reply == cmd.Ok() and time.monotonic() < deadline:
+                reply = host.call(cmd.CashIn(0, 100))
+                time.sleep(0.1)
+            assert reply == cmd.ErrorReply(0x88)
+        finally:
+            sock.close()
+    finally:
+        stop(proc)
