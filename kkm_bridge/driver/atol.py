@@ -230,8 +230,9 @@ class AtolDriver:
         """Run `commands` pipelined (after entering `mode`); decoded replies of `commands`, in order.
 
         On a refusal, `partial` (if given) receives the replies of the commands before the failed one.
-        If the mode cache said "already there" and the device disagrees (NOT_ALLOWED_IN_MODE at the
-        first command), the mode is re-read and the whole list retried once: nothing ran.
+        If the mode cache was wrong (NOT_ALLOWED_IN_MODE while entering the mode or at the first
+        command: someone else changed the mode), the mode is re-read and the list retried once;
+        nothing after the failed command ran, so the retry is safe.
         """
         for attempt in (1, 2):
             prefix = await self._mode_commands(mode, password)
@@ -248,9 +249,8 @@ class AtolDriver:
                 if (
                     attempt == 1
                     and isinstance(refusal, NotAllowedInMode)
-                    and not prefix
                     and mode is not None
-                    and failed.index == 0
+                    and failed.index <= len(prefix)
                 ):
                     self._mode = None
                     continue
