@@ -82,10 +82,9 @@ class WorkerHealth:
     last_error: str | None
     since: datetime
     parked_jobs: tuple[str, ...] = ()  # in_progress jobs recovery could not decide (need an operator)
-
-    @property
-    def online(self) -> bool:
-        return self.state in (WorkerState.ONLINE, WorkerState.CONNECTING, WorkerState.NEW)
+    #: False once a connection attempt failed or the link broke, until a connection succeeds again
+    #: (so a worker that has not tried yet counts as online).
+    online: bool = True
 
 
 @dataclass(frozen=True)
@@ -136,6 +135,7 @@ class DeviceWorker:
         self._last_error: str | None = None
         self._current: str | None = None
         self._connected = False
+        self._reachable = True
         self._needs_recovery = True
         self._accepting = False
         self._stopping = False
@@ -152,12 +152,12 @@ class DeviceWorker:
 
     @property
     def online(self) -> bool:
-        return self.health().online
+        return self._reachable and self._state not in (WorkerState.STOPPING, WorkerState.STOPPED)
 
     def health(self) -> WorkerHealth:
         return WorkerHealth(
             self.device_id, self._state, len(self.queue), self._current, self._last_error, self._since,
-            tuple(sorted(self._parked)),
+            tuple(sorted(self._parked)), self.online,
         )
 
     async def start(self) -> None:
@@ -281,6 +281,8 @@ class DeviceWorker:
     async def _idle(self) -> None:
         """Wait until a job is queued or stop() is called."""
         self._wake.clear()
+        if self._stopping:  # stop() may have run while this task was busy: do not sleep through it
+            return
         waiter = asyncio.create_task(self.queue.wait_not_empty())
         stopper = asyncio.create_task(self._wake.wait())
         try:
@@ -299,6 +301,7 @@ class DeviceWorker:
             except Exception as exc:
                 raise _Offline("connect failed") from exc
             self._connected = True
+            self._reachable = True
             self._backoff = self.config.backoff_initial
             self._last_error = None
             log.info("worker %s: device online", self.device_id, extra=self._ctx)
@@ -311,6 +314,7 @@ class DeviceWorker:
 
     async def _went_offline(self, exc: BaseException) -> None:
         self._last_error = f"{type(exc).__name__}: {exc}"
+        self._reachable = False
         self._needs_recovery = True
         if self._connected:
             log.warning("worker %s: device link lost (%s)", self.device_id, self._last_error, extra=self._ctx)
@@ -323,6 +327,8 @@ class DeviceWorker:
         self._backoff = min(self.config.backoff_max, self._backoff * 2)
         await self._fail_overdue_waiting()
         self._wake.clear()
+        if self._stopping:
+            return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay):
                 await self._wake.wait()

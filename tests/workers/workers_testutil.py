@@ -15,8 +15,9 @@ def make_device(uri: str) -> FiscalDevice:
     """The real ATOL driver on a transport URI (``sim://name``, ``tcp://...``, ``serial://...``)."""
     import simulators.atol.sim_transport  # noqa: F401 - registers sim://
     from kkm_bridge.driver.atol import AtolDriver
+    from kkm_bridge.transports import open_transport
 
-    return AtolDriver.from_uri(uri)
+    return AtolDriver(open_transport(uri))
 
 
 def sell_body(price: str = "500.00", quantity: str = "1", name: str = "Milk", pay: str | None = None) -> dict[str, Any]:
