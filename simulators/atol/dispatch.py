@@ -23,7 +23,6 @@ of the printed decimal sign). When the TLVs run out, `A4 46` fails with error 0x
 from __future__ import annotations
 
 import datetime as _dt
-from collections import deque
 from typing import Any
 
 from protocols.atol import commands as cmd
@@ -46,6 +45,7 @@ DOCUMENT_TYPE = {
     DocumentKind.CASH_IN: 101,
     DocumentKind.CASH_OUT: 102,
 }
+EXECUTED_KEEP = 100_000
 #: 3F interface byte: 1 RS-232, 4 USB, 6 Ethernet. Servers set it for their transport.
 INTERFACE_RS232, INTERFACE_USB, INTERFACE_ETHERNET = 1, 4, 6
 
@@ -57,8 +57,9 @@ class Dispatcher:
         self.device = device
         self.dialect = dialect
         self.interface = INTERFACE_USB
-        #: The last decoded requests, in order (for tests and debugging; bounded for long runs).
-        self.executed: deque[Any] = deque(maxlen=1000)
+        #: Decoded requests, in order (for tests and debugging). A plain list so tests can slice it;
+        #: trimmed by half past `EXECUTED_KEEP` so a long-running server stays small.
+        self.executed: list[Any] = []
 
     def execute(self, payload: bytes) -> tuple[bool, bytes]:
         device = self.device
@@ -67,6 +68,8 @@ class Dispatcher:
         except ProtocolError:
             return False, self._error(self._decode_error_code(payload), 0)
         self.executed.append(request)
+        if len(self.executed) > EXECUTED_KEEP:
+            del self.executed[: EXECUTED_KEEP // 2]
         try:
             device.check_access(password)
             reply = self.handle(request)
