@@ -32,6 +32,7 @@ from kkm_bridge.workers.errors import (
 )
 
 from .errors import ApiError, from_duplicate
+from .security import CHECK_ID
 from .services import Cashbox, Services
 
 __all__ = ["JOB_ID_RE", "Submitted", "failure_error", "idempotency_key", "new_job_id", "prefers_async", "submit"]
@@ -95,7 +96,7 @@ async def submit(
         idempotency_key=key, order_id=order_id, scope=box.fiscal_id, job_id=job_id,
         deadline=None if run_async else datetime.now(UTC) + timedelta(seconds=timeout),
     )
-    request["check_id"] = job_id
+    request[CHECK_ID] = job_id
     try:
         submission = await services.manager.submit(new, require_online=not run_async)
     except DuplicateConflict as exc:
@@ -109,7 +110,7 @@ async def submit(
     except (WorkerStopped, UnknownDevice) as exc:
         raise ApiError(503, "device_unavailable", str(exc), headers={"Retry-After": "5"}) from None
     job = submission.job
-    request["check_id"] = job.job_id
+    request[CHECK_ID] = job.job_id
     log.info("%s %s job %s", kind, "replayed" if submission.replay else "accepted", job.job_id,
              extra={"check_id": job.job_id, "device_id": box.device_id, "replay": submission.replay})
     if run_async or job.is_terminal:

@@ -9,11 +9,13 @@ from aiohttp import web
 
 from .errors import ApiError, from_msgspec
 from .schemas import decoder
+from .security import CHECK_ID, PRINCIPAL
 from .services import Services
 
-__all__ = ["SERVICES", "base_url", "read_body"]
+__all__ = ["CHECK_ID", "PRINCIPAL", "SERVICES", "base_url", "read_body"]
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+
 T = TypeVar("T", bound=msgspec.Struct)
 _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 
@@ -27,13 +29,24 @@ async def read_body(request: web.Request, kind: type[T]) -> T:
     found = _DECODERS.get(kind)
     if found is None:
         found = _DECODERS[kind] = decoder(kind)
+    text = raw if raw.strip() else b"{}"
     try:
-        result: T = found.decode(raw if raw.strip() else b"{}")
+        result: T = found.decode(text)
     except msgspec.ValidationError as exc:
+        # Typed decoding stops at the first wrong type, before it has seen the whole text: a body that is
+        # not JSON at all must still be reported as such.
+        try:
+            msgspec.json.decode(text)
+        except msgspec.DecodeError as malformed:
+            raise _malformed(malformed) from None
         raise from_msgspec(exc) from None
     except msgspec.DecodeError as exc:
-        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+        raise _malformed(exc) from None
     return result
+
+
+def _malformed(exc: msgspec.DecodeError) -> ApiError:
+    return ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}")
 
 
 def base_url(request: web.Request, services: Services) -> str:

@@ -14,7 +14,7 @@ from kkm_bridge.journal.models import validate_job_id
 
 from .errors import ApiError, from_problems, json_response, not_found
 from .jobs import failure_error, idempotency_key, major, prefers_async, state_of, submit
-from .requests import SERVICES, base_url, read_body
+from .requests import CHECK_ID, SERVICES, base_url, read_body
 from .schemas import (
     AcceptedResponse,
     CheckResponse,
@@ -181,7 +181,7 @@ async def get_check(request: web.Request) -> web.Response:
     job = await _load(services, request.match_info["check_id"])
     if job.kind not in CHECK_KINDS:
         raise not_found("check")
-    request["check_id"] = job.job_id
+    request[CHECK_ID] = job.job_id
     return json_response(check_response(job, _box_of(services, job), base_url(request, services)))
 
 
@@ -196,7 +196,7 @@ async def check_qr(request: web.Request) -> web.Response:
     url = _verification(job, _box_of(services, job)) if job.state == JobState.DONE else None
     if job.kind not in CHECK_KINDS or url is None:
         raise not_found("QR code")
-    request["check_id"] = job.job_id
+    request[CHECK_ID] = job.job_id
     image = qrcode.make(url, box_size=6, border=2)
     out = io.BytesIO()
     image.save(out)

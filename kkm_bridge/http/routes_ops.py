@@ -14,7 +14,7 @@ from kkm_bridge.workers.errors import DeviceUnavailable
 from .errors import ApiError, json_response, not_found
 from .jobs import failure_error, idempotency_key, major, prefers_async, state_of, submit
 from .mapping import cashier_name
-from .requests import SERVICES, base_url, read_body
+from .requests import CHECK_ID, PRINCIPAL, SERVICES, base_url, read_body
 from .schemas import (
     CashRequest,
     DeviceState,
@@ -41,7 +41,7 @@ async def login(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     await read_body(request, LoginRequest)  # optional {"bin", "inn"}: accepted for compatibility, not needed
     principal = services.auth.login(request.headers.get("Authorization"))
-    request["principal_name"] = principal.key_name
+    request[PRINCIPAL] = principal.key_name
     return json_response(LoginResponse(access_token=services.auth.issue(principal), expires_in=services.auth.ttl,
                                        fiscal_id=services.default_cashbox.fiscal_id))
 
@@ -51,7 +51,7 @@ async def refresh(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     await read_body(request, LoginRequest)
     principal = services.auth.refresh(request.headers.get("Authorization"))
-    request["principal_name"] = principal.key_name
+    request[PRINCIPAL] = principal.key_name
     return json_response(LoginResponse(access_token=services.auth.issue(principal), expires_in=services.auth.ttl,
                                        fiscal_id=services.default_cashbox.fiscal_id))
 

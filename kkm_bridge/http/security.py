@@ -19,6 +19,7 @@ check id when the request made or read one.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
@@ -30,7 +31,7 @@ from kkm_bridge.config import is_loopback_host
 from .auth import Authenticator
 from .errors import ApiError, error_response
 
-__all__ = ["middlewares", "RateLimiter", "PUBLIC_PATHS"]
+__all__ = ["AUTH_KEY", "CHECK_ID", "PRINCIPAL", "PUBLIC_PATHS", "RateLimiter", "middlewares"]
 
 log = logging.getLogger("kkm_bridge.http")
 access_log = logging.getLogger("kkm_bridge.http.access")
@@ -42,6 +43,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_PATHS = frozenset({"/healthz", "/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/openapi.json"})
 _JSON_TYPES = frozenset({"application/json"})
 AUTH_KEY: web.AppKey[Authenticator] = web.AppKey("authenticator", Authenticator)
+#: The check/operation id a request made or read: the access log line carries it.
+CHECK_ID: web.RequestKey[str] = web.RequestKey("check_id", str)
+#: The configured API key's name (never the key) behind the request's token.
+PRINCIPAL: web.RequestKey[str] = web.RequestKey("principal", str)
+_QR_PATH = re.compile(r"^/api/v1/check/[^/]+/qr$")
 
 
 class RateLimiter:
@@ -65,6 +71,11 @@ class RateLimiter:
         if len(self._buckets) > 10_000:  # bounded memory whatever clients do
             self._buckets.clear()
         return (1.0 - tokens) / self.rate
+
+
+def _needs_token(path: str) -> bool:
+    """Everything under /api/ except the public paths and the QR images (their id is the capability)."""
+    return path.startswith("/api/") and path not in PUBLIC_PATHS and not _QR_PATH.match(path)
 
 
 def _origin_allowed(origin: str, allowed: frozenset[str]) -> bool:
@@ -97,14 +108,14 @@ def middlewares(
             return error_response(ApiError(exc.status, code, message, headers=extra))
         except Exception:
             log.exception("internal error on %s %s", request.method, request.path,
-                          extra={"check_id": request.get("check_id")})
+                          extra={"check_id": request.get(CHECK_ID)})
             return error_response(ApiError(500, "internal_error", "internal error; see the daemon log"))
         finally:
             access_log.info(
                 "%s %s %d", request.method, request.path, status,
                 extra={"method": request.method, "path": request.path, "status": status,
                        "ms": round((time.perf_counter() - started) * 1000, 1),
-                       "check_id": request.get("check_id"), "client": request.get("principal_name")},
+                       "check_id": request.get(CHECK_ID), "client": request.get(PRINCIPAL)},
             )
 
     @web.middleware
@@ -133,9 +144,9 @@ def middlewares(
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
         client = request.remote or "local"
-        if request.path not in PUBLIC_PATHS and request.path.startswith("/api/"):
+        if _needs_token(request.path):
             principal = request.app[AUTH_KEY].verify(request.headers.get("Authorization"))
-            request["principal_name"] = principal.key_name
+            request[PRINCIPAL] = principal.key_name
             client = f"key:{principal.key_name}"
         if limiter is not None and request.path != "/healthz":
             wait = limiter.take(client)
