@@ -11,7 +11,7 @@ from __future__ import annotations
 # Shown whenever the OS refuses access to a device node. `kkm-bridge udev-rules` prints rules for the
 # configured USB ids; the group is whatever the device node (or that rule) grants access to.
 UDEV_HINT = (
-    "install the udev rules (kkm-bridge udev-rules | sudo tee /etc/udev/rules.d/60-kkm-bridge.rules; "
+    "install the udev rules (kkm-bridge udev-rules | sudo tee /etc/udev/rules.d/99-kkm-bridge.rules; "
     "sudo udevadm control --reload-rules; sudo udevadm trigger), then re-plug the printer"
 )
 
