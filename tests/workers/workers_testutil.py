@@ -11,13 +11,11 @@ from kkm_bridge.journal import Job, JobState
 RECEIPT = "receipt"  # simulators.atol.fiscal_memory.DocumentKind.RECEIPT
 
 
-def make_device(uri: str) -> FiscalDevice:
+def make_device(uri: str, **options: Any) -> FiscalDevice:
     """The real ATOL driver on a transport URI (``sim://name``, ``tcp://...``, ``serial://...``)."""
-    import simulators.atol.sim_transport  # noqa: F401 - registers sim://
-    from kkm_bridge.driver.atol import AtolDriver
-    from kkm_bridge.transports import open_transport
+    from kkm_bridge.driver.factory import make_device as make_driver
 
-    return AtolDriver(open_transport(uri))
+    return make_driver(uri, **options)
 
 
 def sell_body(price: str = "500.00", quantity: str = "1", name: str = "Milk", pay: str | None = None) -> dict[str, Any]:
