@@ -178,8 +178,8 @@ class Dispatcher:
         elif isinstance(request, cmd.SetDateTime):
             d.set_datetime(request.dt)
         elif isinstance(request, cmd.FnShiftState):
-            state, shift, receipt = d.fn_shift_state()
-            return cmd.FnShiftStateReply(state != 0, shift, receipt)
+            state, shift, receipt_number = d.fn_shift_state()
+            return cmd.FnShiftStateReply(state != 0, shift, receipt_number)
         elif isinstance(request, cmd.FnOfdState):
             unsent = d.unsent_documents()
             first = unsent[0] if unsent else None

@@ -9,7 +9,7 @@ the frame carrying a command's answer is marked `final` with its command code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from protocols.atol.v2 import STX, Deliver, DeviceLink, Failed, SetTimer, Write
 
@@ -48,7 +48,7 @@ class LinkV2:
             self.timer_due = None
             self._run(self.link.timeout())
 
-    def _run(self, actions: list[object]) -> None:
+    def _run(self, actions: Sequence[object]) -> None:
         for action in actions:
             if isinstance(action, Write):
                 is_answer = action.data[:1] == bytes((STX,)) and self._command is not None

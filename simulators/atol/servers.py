@@ -26,6 +26,7 @@ import threading
 import tty
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import cast
 
 from .dispatch import INTERFACE_ETHERNET, INTERFACE_RS232
 from .simulator import Emission, Simulator
@@ -265,8 +266,8 @@ def serve_in_thread(
 
         loop.run_until_complete(boot())
         loop.run_forever()
-        servers = result.get("servers") or []
-        for server in servers:  # type: ignore[union-attr]
+        servers = cast("list[TcpServer | PtyServer]", result.get("servers") or [])
+        for server in servers:
             loop.run_until_complete(server.close())
         pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
         for task in pending:
