@@ -382,9 +382,10 @@ class Device:
         flags: int = 0,
     ) -> ReceiptLine:
         receipt = self._open_receipt()
-        if receipt.phase != ReceiptPhase.ITEMS or receipt.discount:
-            raise DeviceError(codes.OPERATION_AFTER_DISCOUNT if receipt.discount else codes.NOT_ALLOWED_IN_MODE,
-                              detail="items are not accepted after payments or a receipt discount")
+        if receipt.phase != ReceiptPhase.ITEMS:
+            raise DeviceError(codes.NOT_ALLOWED_IN_MODE, detail="items are not accepted after payments")
+        if receipt.discount:
+            raise DeviceError(codes.OPERATION_AFTER_DISCOUNT, detail="items after the receipt discount")
         if receipt.printed:
             self._require_printer()
         if price < 0:

@@ -227,3 +227,13 @@ def test_codes_outside_the_codec_table_are_real_atol_codes(name: str) -> None:
     atol4j = {"NO_MORE_DATA": 24, "STORNO_EXCEEDS_PAYMENT": 112, "NONCASH_EXCEEDS_TOTAL": 113,
               "INVALID_DISCOUNT": 123, "OPERATION_AFTER_DISCOUNT": 124, "INVALID_SECTION": 125, "ZEROED_CASH": 143}
     assert codes.CODES_NOT_IN_TABLE[name] == atol4j[name]
+
+
+def test_no_items_after_the_receipt_discount(host: InProcessHost) -> None:
+    open_registration(host)
+    host.call_ok(cmd.OpenReceipt(0, 1))
+    host.call_ok(cmd.RegisterItem(2, "A", 10050, 1000, tax=1))
+    host.call_ok(cmd.ReceiptDiscount(0, 50))
+    assert host.call(cmd.RegisterItem(2, "B", 100, 1000, tax=1)) == err(codes.OPERATION_AFTER_DISCOUNT)
+    assert host.call(cmd.ReceiptDiscount(0, 50)) == err(codes.INVALID_DISCOUNT)
+    assert host.call(cmd.DeviceState()).receipt_sum == 10000
