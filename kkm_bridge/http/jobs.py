@@ -6,8 +6,15 @@ steps is the same everywhere and matters for exactly-once:
 1. the body is fully validated before anything is written (bad input: nothing journalled, nothing printed);
 2. the job is journalled (``DeviceManager.submit`` -> ``Journal.accept``, fsync'd) before the worker can
    touch the device; a reused idempotency key or order id is a replay or a 409 right there;
-3. synchronous callers wait for the job (with a deadline, so a sale nobody waits for any more is not
-   printed late), asynchronous ones get 202 and the status URL.
+3. synchronous callers wait for the job up to ``limits.sync_timeout``, asynchronous ones get 202 and the
+   status URL. A synchronous caller that times out gets 503 ``device_timeout``: the job stays queued (jobs
+   carry no deadline), so the retry with the same idempotency key finds it, waits again, and returns the
+   one printed check. An unreachable device is refused before anything is journalled (503).
+
+Retrying a failed job: ``failed`` promises nothing was printed (the device refused, e.g. no paper, or the
+job never reached it). The same key with the same body re-runs such a job (``Journal.requeue``) instead of
+replaying the failure forever, so "fix the printer, send the same request again" works; a job that failed
+because its body cannot be executed (``invalid_request``) is answered with its failure again.
 """
 
 from __future__ import annotations
@@ -15,13 +22,13 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
-from kkm_bridge.journal import DuplicateConflict, Job, JobState, NewJob, Priority
+from kkm_bridge.journal import DuplicateConflict, InvalidTransition, Job, JobState, NewJob, Priority
+from kkm_bridge.workers.worker import Submission
 from kkm_bridge.workers.errors import (
     CODE_INVALID_REQUEST,
     DeviceUnavailable,
@@ -94,21 +101,18 @@ async def submit(
         kind=kind, device_id=box.device_id, request=body,
         priority=Priority.BACKGROUND if run_async else Priority.INTERACTIVE,
         idempotency_key=key, order_id=order_id, scope=box.fiscal_id, job_id=job_id,
-        deadline=None if run_async else datetime.now(UTC) + timedelta(seconds=timeout),
     )
     request[CHECK_ID] = job_id
-    try:
-        submission = await services.manager.submit(new, require_online=not run_async)
-    except DuplicateConflict as exc:
-        raise from_duplicate(exc) from None
-    except QueueFull as exc:
-        retry = str(max(1, round(exc.retry_after)))
-        raise ApiError(429, "queue_full", "Check limit exceeded: the device queue is full; retry later",
-                       headers={"Retry-After": retry}) from None
-    except DeviceUnavailable as exc:
-        raise unavailable(exc.reason, exc.retry_after) from None
-    except (WorkerStopped, UnknownDevice) as exc:
-        raise ApiError(503, "device_unavailable", str(exc), headers={"Retry-After": "5"}) from None
+    submission = await _submit(services, new, run_async)
+    failed = submission.job
+    if submission.replay and failed.state == JobState.FAILED and failed.error_code != CODE_INVALID_REQUEST:
+        log.info("retrying failed job %s (%s)", failed.job_id, failed.error_code,
+                 extra={"check_id": failed.job_id, "device_id": box.device_id})
+        try:
+            await services.journal.requeue(failed.job_id)
+        except InvalidTransition:
+            pass  # another retry of the same key got there first; the resubmission below finds its job
+        submission = await _submit(services, new, run_async)
     job = submission.job
     request[CHECK_ID] = job.job_id
     log.info("%s %s job %s", kind, "replayed" if submission.replay else "accepted", job.job_id,
@@ -120,10 +124,25 @@ async def submit(
     except TimeoutError:
         raise ApiError(
             503, "device_timeout",
-            f"the device did not finish in {timeout:g} s; the job continues: poll its status or retry with "
+            f"the device did not finish in {timeout:g} s; the job stays queued: poll its status or retry with "
             "the same idempotency key", headers={"Retry-After": "5"}, fiscal_check_id=job.job_id,
         ) from None
     return Submitted(job, submission.replay)
+
+
+async def _submit(services: Services, new: NewJob, run_async: bool) -> Submission:
+    try:
+        return await services.manager.submit(new, require_online=not run_async)
+    except DuplicateConflict as exc:
+        raise from_duplicate(exc) from None
+    except QueueFull as exc:
+        retry = str(max(1, round(exc.retry_after)))
+        raise ApiError(429, "queue_full", "Check limit exceeded: the device queue is full; retry later",
+                       headers={"Retry-After": retry}) from None
+    except DeviceUnavailable as exc:
+        raise unavailable(exc.reason, exc.retry_after) from None
+    except (WorkerStopped, UnknownDevice) as exc:
+        raise ApiError(503, "device_unavailable", str(exc), headers={"Retry-After": "5"}) from None
 
 
 def unavailable(reason: str, retry_after: float) -> ApiError:

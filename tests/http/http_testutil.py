@@ -17,7 +17,7 @@ import aiohttp
 from kkm_bridge.config import ApiKey, Config, DeviceSettings, Limits, Registration, hash_key
 from kkm_bridge.daemon import Daemon, tax_table
 from kkm_bridge.journal import Journal
-from simulators.atol import DeviceConfig, Faults, Simulator
+from simulators.atol import DeviceConfig, Faults, Simulator, WireTiming
 from simulators.atol.sim_transport import register_simulator, unregister_simulator
 
 API_KEY = "test-key-" + "x" * 24
@@ -49,10 +49,12 @@ def make_config(tmp: Path, devices: tuple[DeviceSettings, ...], **limits: Any) -
     )
 
 
-def make_simulator(settings: DeviceSettings, faults: Faults | None = None) -> Simulator:
-    """The embedded simulator the daemon's ``sim://`` device reaches, programmed like the device."""
+def make_simulator(settings: DeviceSettings, faults: Faults | None = None, command_seconds: float = 0.0) -> Simulator:
+    """The embedded simulator the daemon's ``sim://`` device reaches, programmed like the device.
+    ``command_seconds`` is its processing time per command (to hold a job in flight)."""
     sim = Simulator(DeviceConfig(sign_key_seed=11), state_path=settings.simulator.get("state"),
-                    tax_table=dict(tax_table(settings)), faults=faults)
+                    tax_table=dict(tax_table(settings)), faults=faults,
+                    timing=WireTiming(command_seconds=command_seconds))
     register_simulator(settings.uri.split("://", 1)[1], sim)
     return sim
 
