@@ -37,6 +37,11 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                    help="serve on TCP (default 127.0.0.1:5555; port 0 picks a free port)")
     p.add_argument("--state", metavar="FILE", help="fiscal memory and device state file (created if missing)")
     p.add_argument("--dump", action="store_true", help="with --state: print the fiscal memory as JSON and exit")
+    p.add_argument("--render", type=int, metavar="N",
+                   help="with --state: print fiscal document N as the printer printed it, and exit")
+    p.add_argument("--render-format", choices=("text", "html", "png"), default="text",
+                   help="format of --render (html/png embed a real QR code)")
+    p.add_argument("--output", metavar="FILE", help="write --render here instead of stdout (needed for png)")
     p.add_argument("--protocol", choices=("v3", "v2"), default="v3", help="transport protocol (default v3)")
     p.add_argument("--dialect", choices=("default", "atol4j", "unact", "dant"), default="default",
                    help="reply layout where the sources disagree (protocols.atol.commands.Dialect)")
@@ -79,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
 
     from simulators.atol.fiscal_memory import FiscalMemory
 
+    if args.render is not None:
+        return render_document(args)
     if args.dump:
         if not args.state or not Path(args.state).exists():
             print("kkm-bridge simulate: --dump needs an existing --state file", file=sys.stderr)
@@ -117,6 +124,48 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(_serve(sim, tcp, args.pty))
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+def render_document(args: argparse.Namespace) -> int:
+    """`--render N`: reprint a stored fiscal document from the state file."""
+    from pathlib import Path
+
+    from simulators.atol.config import DeviceConfig, Registration
+    from simulators.atol.device import load_tax_table
+    from simulators.atol.fiscal_memory import FiscalMemory
+    from simulators.atol.tape import render_fiscal_document
+
+    if not args.state or not Path(args.state).exists():
+        print("kkm-bridge simulate: --render needs an existing --state file", file=sys.stderr)
+        return 2
+    try:
+        memory = FiscalMemory(args.state)
+    except ValueError as exc:
+        print(f"kkm-bridge simulate: {exc}", file=sys.stderr)
+        return 2
+    try:
+        document = memory.get(args.render)
+        if document is None:
+            print(f"kkm-bridge simulate: no fiscal document {args.render}", file=sys.stderr)
+            return 1
+        config = DeviceConfig(line_width=args.model)
+        if memory.extra.get("registration"):
+            config.registration = Registration(**memory.extra["registration"])
+        printed = render_fiscal_document(document, config, load_tax_table())
+    finally:
+        memory.close()
+    if args.render_format == "png":
+        if not args.output:
+            print("kkm-bridge simulate: --render-format png needs --output FILE", file=sys.stderr)
+            return 2
+        Path(args.output).write_bytes(printed.to_png())
+        return 0
+    text = printed.text() if args.render_format == "text" else printed.to_html()
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
     return 0
 
 

@@ -377,3 +377,26 @@ def test_cli_short_shift_expires_end_to_end() -> None:
             sock.close()
     finally:
         stop(proc)
+
+
+def test_cli_render_reprints_a_stored_document(tmp_path: Path) -> None:
+    from simulators.atol.testing import InProcessHost
+
+    path = tmp_path / "state.db"
+    sim = Simulator(DeviceConfig(), state_path=path)
+    host = InProcessHost(sim)
+    host.call(cmd.EnterMode(1, 30))
+    host.call(cmd.OpenReceipt(0, 1))
+    host.call(cmd.RegisterItem(2, "Хлеб", 15000, 1000, tax=1))
+    host.call(cmd.CloseReceipt(0, 1, 0))
+    sim.close()
+    base = [sys.executable, "-m", "kkm_bridge", "simulate", "--state", str(path), "--render", "2"]
+    text = subprocess.run(base + ["--model", "32"], capture_output=True, text=True, timeout=30)
+    assert text.returncode == 0
+    assert "ФИСКАЛЬНЫЙ ЧЕК" in text.stdout and sim.documents[-1].fiscal_sign in text.stdout
+    assert all(len(line) <= 32 for line in text.stdout.splitlines())
+    png = tmp_path / "r.png"
+    out = subprocess.run(base + ["--render-format", "png", "--output", str(png)], capture_output=True, timeout=30)
+    assert out.returncode == 0 and png.read_bytes().startswith(b"\x89PNG")
+    missing = subprocess.run(base[:-1] + ["99"], capture_output=True, text=True, timeout=30)
+    assert missing.returncode == 1
