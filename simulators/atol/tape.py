@@ -202,7 +202,8 @@ def render_fiscal_document(
             rate = line.get("vat_rate")
             vat_label = f"   НДС {rate}%" if rate is not None else "   Без НДС"
             lines.append(pair(vat_label, money(line["vat"]), width))
-        lines += extra_lines or []
+        for text in extra_lines or []:
+            lines += wrap(text, width) if text else [""]
         lines.append(rule(width))
         if document.discount:
             lines.append(pair("Скидка на чек", money(document.discount), width))

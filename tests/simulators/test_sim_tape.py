@@ -96,3 +96,32 @@ def test_png_without_a_cyrillic_font(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tape, "_font", ImageFont.load_default_imagefont)
     _, printed, _ = printed_receipt(32)
     assert printed.to_png().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("width", [32, 48])
+def test_every_document_fits_the_paper(width: int) -> None:
+    sim = Simulator(DeviceConfig(line_width=width), clock=ManualClock())
+    host = InProcessHost(sim)
+    open_registration(host)
+    host.call_ok(cmd.CashIn(0, 10_000_000))
+    sell(host, ITEMS, [(cmd.PayType.ELECTRONIC, 1000)])
+    host.call_ok(cmd.OpenReceipt(0, cmd.ReceiptType.SELL_RETURN))
+    host.call_ok(cmd.RegisterItem(2, "Очень длинное название товара, которое не помещается в строку", 99999, 12345,
+                                  tax=2, discount=100))
+    host.call_ok(cmd.PrintLine("Комментарий внутри чека, тоже длинный, длиннее ширины ленты"))
+    host.call_ok(cmd.CloseReceipt(0, 1, 0))
+    host.call_ok(cmd.CashOut(0, 5000))
+    host.call_ok(cmd.OpenReceipt(0, 1))
+    host.call_ok(cmd.CancelReceipt())
+    host.call_ok(cmd.LeaveMode())
+    host.call_ok(cmd.EnterMode(2, 30))
+    host.call_ok(cmd.XReport(1))
+    host.call_ok(cmd.LeaveMode())
+    host.call_ok(cmd.EnterMode(3, 30))
+    host.call_ok(cmd.ZReport())
+    kinds = [p.kind for p in sim.device.tape]
+    assert kinds == ["shift_open", "cash_in", "receipt", "receipt", "cash_out", "cancelled", "x_report",
+                     "shift_close"]
+    for printed in sim.device.tape:
+        assert all(len(line) <= width for line in printed.lines), (printed.kind, printed.lines)
+    assert any("Комментарий" in line for line in sim.device.tape[3].lines)
