@@ -8,7 +8,8 @@ Examples::
     kkm-bridge simulate --state sim.db --dump              # fiscal memory as JSON, then exit
 
 On startup it prints one line per endpoint, `pty: <path>` and `tcp: <host>:<port>`, then `ready`,
-each flushed, so scripts can read them. Faults use the spec syntax of
+each flushed, so scripts can read them. While it runs, SIGUSR1 takes the paper out / puts it back and
+SIGUSR2 opens / closes the cover (`kill -USR1 <pid>`), for trying a driver's reaction by hand. Faults use the spec syntax of
 `simulators.atol.faults.parse_fault_spec` (repeat `--fault`).
 """
 
@@ -229,6 +230,17 @@ async def _serve(sim, tcp: tuple[str, int] | None, pty: bool) -> None:  # type: 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+
+    def toggle_paper() -> None:
+        sim.device.paper_present = not sim.device.paper_present
+        print(f"paper: {'present' if sim.device.paper_present else 'out'}", file=sys.stderr, flush=True)
+
+    def toggle_cover() -> None:
+        sim.device.cover_open = not sim.device.cover_open
+        print(f"cover: {'open' if sim.device.cover_open else 'closed'}", file=sys.stderr, flush=True)
+
+    loop.add_signal_handler(signal.SIGUSR1, toggle_paper)
+    loop.add_signal_handler(signal.SIGUSR2, toggle_cover)
     try:
         await stop.wait()
     finally:

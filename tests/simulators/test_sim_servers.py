@@ -400,3 +400,22 @@ def test_cli_render_reprints_a_stored_document(tmp_path: Path) -> None:
     assert out.returncode == 0 and png.read_bytes().startswith(b"\x89PNG")
     missing = subprocess.run(base[:-1] + ["99"], capture_output=True, text=True, timeout=30)
     assert missing.returncode == 1
+
+
+def test_cli_signals_toggle_paper_and_cover() -> None:
+    proc, info = start_cli("--tcp", "0")
+    try:
+        host_name, port_text = info["tcp"].rsplit(":", 1)
+        host, sock = tcp_host((host_name, int(port_text)))
+        try:
+            assert host.call(cmd.ShortState()) == cmd.ShortStateReply()
+            proc.send_signal(signal.SIGUSR1)
+            assert proc.stderr is not None and proc.stderr.readline().strip() == "paper: out"
+            assert host.call(cmd.ShortState()).no_paper
+            proc.send_signal(signal.SIGUSR2)
+            assert proc.stderr.readline().strip() == "cover: open"
+            assert host.call(cmd.DeviceState()).cover_open
+        finally:
+            sock.close()
+    finally:
+        stop(proc)
