@@ -61,14 +61,15 @@ class MappedReceipt:
     problems: list[Problem]
 
 
-def _text(value: Decimal) -> str:
-    """Amounts go to the journal as plain strings: exact, and the same text for 100 and 100.0."""
-    return format(value.normalize(), "f") if value.is_finite() else str(value)
+def _amount(value: Decimal) -> Decimal | str:
+    """Amounts go to the journal as plain strings: exact, and the same text for 100 and 100.0.
 
-
-def _amount(value: Decimal) -> Any:
-    # Non-finite values (NaN) are passed on so the model reports them (not_finite) with the path.
-    return _text(value) if value.is_finite() else str(value)
+    A value no receipt can hold (NaN, 1e999999, 1e-999999) is passed on as it is, so the model rejects it
+    with its own code and path; formatting it as plain text could take gigabytes.
+    """
+    if not value.is_finite() or abs(value.adjusted()) > 40:
+        return value
+    return format(value.normalize(), "f")
 
 
 def _item(item: ItemIn) -> dict[str, Any]:

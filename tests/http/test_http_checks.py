@@ -72,6 +72,9 @@ async def test_amounts_as_strings_are_exact_and_split_payments_give_change(api: 
         ({"items": [{**MILK, "vat_sum": 60}]}, "vat_sum_mismatch", "/items/0/vat_sum", "68.97"),
         ({"payment_type": "barter"}, "bad_payment_type", "/payment_type", "allowed"),
         ({"items": []}, "no_items", "/items", "item"),
+        ({"items": [{**MILK, "price": "1e999999999"}]}, "value_too_large", "/items/0/price", "large"),
+        ({"items": [{**MILK, "quantity": "1e-999999999"}]}, "too_many_decimals", "/items/0/quantity", "decimal"),
+        ({"items": [{**MILK, "price": "NaN"}]}, "not_finite", "/items/0/price", "finite"),
     ],
 )
 async def test_bad_input_is_400_with_path_and_nothing_printed(
