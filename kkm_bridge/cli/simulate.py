@@ -50,6 +50,9 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--baud", type=int, default=None, help="pace output at BAUD (bytes*10/baud seconds)")
     p.add_argument("--command-delay", type=float, default=0.0, metavar="S", help="processing time per command")
     p.add_argument("--line-delay", type=float, default=0.0, metavar="S", help="printing time per tape line")
+    p.add_argument("--busy", action="store_true",
+                   help="with --command-delay/--line-delay: the device stays busy (REQ answers A2, ADDs queue) "
+                        "instead of just delaying its answer")
     p.add_argument("--fault", action="append", default=[], metavar="SPEC", help=FAULT_HELP)
     p.add_argument("--fault-seed", type=int, default=0, help="seed of the random faults")
     p.add_argument("--offline", action="store_true", help="mark new fiscal documents as made offline")
@@ -185,7 +188,8 @@ def build_simulator(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     faults = Faults(seed=args.fault_seed)
     for spec in args.fault:
         parse_fault_spec(faults, spec)
-    timing = WireTiming(baud=args.baud, command_seconds=args.command_delay, line_seconds=args.line_delay)
+    timing = WireTiming(baud=args.baud, command_seconds=args.command_delay, line_seconds=args.line_delay,
+                        busy_device=args.busy)
     sim = Simulator(config, state_path=args.state, faults=faults, timing=timing, protocol=args.protocol)
     if args.dialect != "default":
         from protocols.atol import commands as cmd

@@ -138,6 +138,7 @@ class Device:
         self.tax_table = load_tax_table(tax_table)
         self.volatile = VolatileState()
         self.tape: list[PrintedDocument] = []
+        self.lines_printed = 0  # total over the device's run (drives the print-time emulation)
         self._text_lines: list[str] | None = None  # loose text being printed (4C outside a document)
         self.reader: DocumentReader | None = None
         # Physical state: survives a power cut (it is the paper and the lid, not memory).
@@ -256,6 +257,7 @@ class Device:
     def _print(self, printed: PrintedDocument) -> None:
         """Put a finished document on the tape and run the paper/cover countdowns."""
         self.tape.append(printed)
+        self.lines_printed += len(printed.lines)
         if len(self.tape) > TAPE_KEEP:
             del self.tape[: len(self.tape) - TAPE_KEEP]
         if self.on_print is not None:

@@ -11,10 +11,17 @@ Framing rules the device follows (reference §1.1, §1.4):
 The link does not execute commands itself: `execute(task)` (the simulator) runs the application
 payload and returns `(ok, reply)`, and every outgoing frame goes through `emit(Outgoing)`, where the
 simulator applies faults and timing. Keeping those outside makes this class a plain protocol rule book.
+
+Busy mode (`busy=True`, opt-in through `WireTiming.busy_device`): a command with processing time keeps
+the device busy. The command's effect happens when it starts, but its task stays `A2` (in progress)
+for REQ until the time has passed; ADDs arriving meanwhile are queued (`A1`) and run in order; the
+result is pushed (F0) or becomes visible to REQ only when the task finishes. Without busy mode the
+device answers as soon as a command has run (timing, if any, only delays the bytes).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -64,10 +71,21 @@ class LinkV3:
         buffer: TaskBuffer,
         execute: Callable[[Task], tuple[bool, bytes]],
         emit: Callable[[Outgoing], None],
+        *,
+        busy: bool = False,
+        clock: Callable[[], float] | None = None,
+        take_busy_seconds: Callable[[], float] | None = None,
     ) -> None:
         self.buffer = buffer
         self.execute = execute
         self.emit = emit
+        self.busy = busy
+        self.clock = clock or (lambda: 0.0)
+        self.take_busy_seconds = take_busy_seconds or (lambda: 0.0)
+        self.queue: deque[Task] = deque()  # busy mode: accepted, not started
+        self.current: Task | None = None  # busy mode: started, result not yet visible
+        self.busy_until = 0.0
+        self._results: dict[int, tuple[bool, bytes]] = {}  # busy mode: results not yet visible
         self.decoder = FrameDecoder()
         self.sent: dict[int, bytes] = {}  # packet id -> last frame sent with it (for resend requests)
         self.frames_in = 0
@@ -117,6 +135,9 @@ class LinkV3:
             task = self.buffer.tasks.get(message.tid)
             self._send(pid, self.buffer.req(message.tid), task, final=task is not None)
         elif isinstance(message, Abort):
+            self.queue.clear()
+            self.current = None
+            self._results.clear()
             self._send(pid, self.buffer.abort())
 
     def _add(self, pid: int, tid: int, flags: int, payload: bytes) -> None:
@@ -130,6 +151,9 @@ class LinkV3:
             self.buffer.stop(task)
             self._send(pid, task.status(), task, final=True)
             return
+        if self.busy:
+            self._add_busy(pid, task)
+            return
         if task.need_result:
             self._send(pid, TaskStatus(TaskState.PENDING), task)
             ok, reply = self.execute(task)
@@ -140,3 +164,55 @@ class LinkV3:
             ok, reply = self.execute(task)
             self.buffer.finish(task, ok, reply)
             self._send(pid, task.status(), task, final=True)
+
+    # -- busy mode ---------------------------------------------------------------------------------
+
+    def _add_busy(self, pid: int, task: Task) -> None:
+        idle = self.current is None and not self.queue
+        self.queue.append(task)
+        if task.need_result or not idle:
+            self._send(pid, TaskStatus(TaskState.PENDING), task)
+            self.tick()
+            return
+        self.tick()
+        if task.state.is_final:
+            self._send(pid, task.status(), task, final=True)
+        else:
+            self._send(pid, TaskStatus(task.state), task)
+
+    def work_pending(self) -> bool:
+        return self.current is not None or bool(self.queue)
+
+    def tick(self) -> None:
+        """Finish the running task if its time is up, and start queued ones (busy mode)."""
+        if not self.busy:
+            return
+        while True:
+            now = self.clock()
+            if self.current is not None:
+                if now < self.busy_until:
+                    return
+                self._complete(self.current)
+                self.current = None
+            if not self.queue:
+                return
+            task = self.queue.popleft()
+            if self.buffer.tasks.get(task.tid) is not task:
+                continue  # aborted or acknowledged meanwhile
+            if self.buffer.blocked():
+                self.buffer.stop(task)
+                continue
+            ok, reply = self.execute(task)
+            self._results[task.tid] = (ok, reply)
+            task.state = TaskState.IN_PROGRESS
+            self.current = task
+            self.busy_until = self.clock() + self.take_busy_seconds()
+
+    def _complete(self, task: Task) -> None:
+        ok, reply = self._results.pop(task.tid, (False, b""))
+        if self.buffer.tasks.get(task.tid) is not task:
+            return
+        self.buffer.finish(task, ok, reply)
+        if task.need_result:
+            state = TaskState.ASYNC_RESULT if ok else TaskState.ASYNC_ERROR
+            self._send(ASYNC_PACKET_ID, TaskStatus(state, task.tid, reply), task, final=True)

@@ -59,11 +59,14 @@ class WireTiming:
 
     `baud`: pace output at `bytes * 10 / baud` seconds (8N1). `command_seconds`: fixed processing time
     per executed command. `line_seconds`: extra time per printed tape line (printing speed).
+    `busy_device`: model the processing time inside the device instead of delaying the answer bytes:
+    while a command runs, its task is `A2` for REQ and later ADDs queue up (`A1`); see `link_v3`.
     """
 
     baud: int | None = None
     command_seconds: float = 0.0
     line_seconds: float = 0.0
+    busy_device: bool = False
 
     def wire_seconds(self, nbytes: int) -> float:
         return nbytes * 10 / self.baud if self.baud else 0.0
@@ -108,6 +111,7 @@ class Simulator:
         self._out: list[Emission] = []
         self._current_command: int | None = None
         self._delay = 0.0
+        self._busy_seconds = 0.0
         self._new_link()
 
     def _new_link(self) -> None:
@@ -116,7 +120,8 @@ class Simulator:
             self.link = LinkV2(self._execute, self._emit, self.monotonic)
             return
         buffer = TaskBuffer(self.config.task_buffer_size, self.config.stop_after_error)
-        self.link = LinkV3(buffer, self._execute, self._emit)
+        self.link = LinkV3(buffer, self._execute, self._emit, busy=self.timing.busy_device,
+                           clock=self.monotonic, take_busy_seconds=self._take_busy_seconds)
 
     # -- public API --------------------------------------------------------------------------------
 
@@ -152,6 +157,8 @@ class Simulator:
             return self._stall_until
         if isinstance(self.link, LinkV2):
             return self.link.timer_due
+        if self.link.busy and self.link.work_pending():
+            return self.link.busy_until
         return None
 
     def poll(self) -> list[Emission]:
@@ -174,10 +181,10 @@ class Simulator:
             data = self.faults.corrupt_bytes(data, self.faults.corrupt_in_rate)
         self._out = out
         try:
+            self.link.tick()  # work that finished while we waited comes before the new input
             if data:
                 self.link.receive(data)
-            if isinstance(self.link, LinkV2):
-                self.link.tick()
+            self.link.tick()
         except PowerCut:
             self._after_power_cut()
         finally:
@@ -219,14 +226,22 @@ class Simulator:
         self._current_command = command
         try:
             self._cut_if("before_execute", command)
-            lines_before = sum(len(p.lines) for p in self.device.tape)
+            lines_before = self.device.lines_printed
             ok, reply = self.dispatcher.execute(task.payload)
             self._cut_if("after_execute", command)
         finally:
             self._current_command = None
-        printed = sum(len(p.lines) for p in self.device.tape) - lines_before
-        self._delay += self.timing.command_seconds + printed * self.timing.line_seconds
+        printed = self.device.lines_printed - lines_before
+        seconds = self.timing.command_seconds + printed * self.timing.line_seconds
+        if self.timing.busy_device and self.protocol == "v3":
+            self._busy_seconds = seconds
+        else:
+            self._delay += seconds
         return ok, reply
+
+    def _take_busy_seconds(self) -> float:
+        seconds, self._busy_seconds = self._busy_seconds, 0.0
+        return seconds
 
     def _emit(self, outgoing: Outgoing) -> None:
         faults = self.faults

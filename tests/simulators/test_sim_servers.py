@@ -419,3 +419,16 @@ def test_cli_signals_toggle_paper_and_cover() -> None:
             sock.close()
     finally:
         stop(proc)
+
+
+def test_busy_device_over_tcp_pushes_results_when_done() -> None:
+    from simulators.atol import WireTiming
+
+    sim = Simulator(DeviceConfig(), timing=WireTiming(command_seconds=0.01, line_seconds=0.0005, busy_device=True))
+    with serve_in_thread(sim, tcp=("127.0.0.1", 0)) as servers:
+        host, sock = tcp_host(servers.tcp_address)
+        try:
+            full_sale(host, AddFlags.NEED_RESULT)
+        finally:
+            sock.close()
+    assert [d.kind for d in sim.documents] == ["shift_open", "receipt"]
