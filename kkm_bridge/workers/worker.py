@@ -416,6 +416,9 @@ class DeviceWorker:
             except Exception as exc:
                 refusal = refusal_of(exc)
                 if refusal is None:
+                    # Nothing of this job was sent: put it back in the queue at once, so that its deadline
+                    # keeps counting there (device_unreachable) instead of waiting for recovery.
+                    await self._requeue(job)
                     raise _Offline("status before job") from exc
                 # Nothing of this job was sent: failing it is safe.
                 self._finish(await self.journal.fail(job.job_id, refusal.error_code, refusal.error_message))

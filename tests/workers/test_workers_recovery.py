@@ -236,3 +236,34 @@ async def test_contradictory_facts_park_the_job_and_the_queue_goes_on(
     parked = await journal.get(crashed.job_id)
     assert parked.state is JobState.IN_PROGRESS  # never failed, never printed again
     assert [d.total for d in receipts_in(sim.documents)] == [9900, 4700]
+
+
+# --------------------------------------------------------------------------- chaos
+
+
+POWER_CUTS = ("after_close_receipt_before_reply", "before_close_receipt_commit", "mid_close_receipt_reply",
+              "before_close_receipt")
+
+
+@pytest.mark.parametrize("count", [pytest.param(4, id="short"),
+                                   pytest.param(60, id="soak", marks=pytest.mark.slow)])
+async def test_chaos_mixed_faults_and_priorities(
+    sim: Simulator, sim_uri: str, journal: AsyncJournal, count: int
+) -> None:
+    """Power cuts at every close-receipt point, link drops, dropped and corrupted frames, interactive and
+    background jobs mixed: every job ends done, and fiscal memory holds exactly one receipt per job."""
+    sim.faults.drop_rate = 0.01
+    sim.faults.corrupt_rate = 0.0005
+    for index in range(count // 2):
+        sim.faults.power_cut(POWER_CUTS[index % len(POWER_CUTS)], skip=index)
+    sim.faults.disconnect_next(command=REGISTER_ITEM, seconds=0.05, skip=1)
+    jobs = [
+        NewJob(kind="sell", device_id="kkm1", request=sell_body(f"{index + 1}.00"), idempotency_key=f"chaos{index}",
+               priority=Priority.INTERACTIVE if index % 3 else Priority.BACKGROUND)
+        for index in range(count)
+    ]
+    config = WorkerConfig(backoff_initial=0.02, backoff_max=0.2, max_attempts=10)
+    done = await run_jobs(sim_uri, journal, jobs, config)
+    assert [job.state for job in done] == [JobState.DONE] * count, [(j.error_code, j.error_message) for j in done]
+    check_exactly_once(sim.documents, done)
+    assert sim.power_cuts >= 1
