@@ -85,10 +85,11 @@ class JobQueue:
     burst of concurrent submissions cannot overshoot the bound between the check and the insertion.
     """
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, retry_after: float = 1.0) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         self.maxsize = maxsize
+        self.retry_after = retry_after  # the Retry-After hint QueueFull carries
         self._heap: list[QueuedJob] = []
         self._by_id: dict[str, QueuedJob] = {}
         self._reserved = 0
@@ -112,7 +113,7 @@ class JobQueue:
         """Hold one place; ``QueueFull`` if there is none. Pair with ``put(..., reserved=True)`` or
         ``release()``."""
         if self.free <= 0:
-            raise QueueFull(len(self._by_id), self.maxsize)
+            raise QueueFull(len(self._by_id), self.maxsize, self.retry_after)
         self._reserved += 1
 
     def release(self) -> None:
@@ -130,7 +131,7 @@ class JobQueue:
         if existing is not None:
             return existing
         if not force and not reserved and self.free <= 0:
-            raise QueueFull(len(self._by_id), self.maxsize)
+            raise QueueFull(len(self._by_id), self.maxsize, self.retry_after)
         heapq.heappush(self._heap, entry)
         self._by_id[entry.job_id] = entry
         self._changed.set()

@@ -126,7 +126,7 @@ class DeviceWorker:
         self.planner = planner
         self.config = config or WorkerConfig()
         self.clock = clock
-        self.queue = JobQueue(self.config.queue_size)
+        self.queue = JobQueue(self.config.queue_size, self.config.retry_after)
         self.device_lock = asyncio.Lock()
         self._handles: dict[str, JobHandle] = {}
         self._parked: set[str] = set()
