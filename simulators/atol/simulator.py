@@ -152,7 +152,8 @@ class Simulator:
         return data
 
     def wake_at(self) -> float | None:
-        """Monotonic time at which a stall ends and held output is due (None: nothing held)."""
+        """Monotonic time at which the device has something to do by itself: a stall ends, a busy task
+        finishes, a v2 link timer fires. Servers call `poll()` then; None: nothing pending."""
         if self._held or self._pending_input:
             return self._stall_until
         if isinstance(self.link, LinkV2):
@@ -162,7 +163,7 @@ class Simulator:
         return None
 
     def poll(self) -> list[Emission]:
-        """Release output held by a stall that has ended (servers call this at `wake_at()`)."""
+        """Run what became due (see `wake_at`) and return what the device sends because of it."""
         return self.process(b"")
 
     def process(self, data: bytes) -> list[Emission]:
@@ -194,6 +195,12 @@ class Simulator:
     def close(self) -> None:
         """Release the state file (the simulator must not be used afterwards)."""
         self.memory.close()
+
+    def __enter__(self) -> "Simulator":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def power_cut(self, off_seconds: float = 0.0) -> None:
         """Cut the power now (between commands)."""
