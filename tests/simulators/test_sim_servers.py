@@ -432,3 +432,10 @@ def test_busy_device_over_tcp_pushes_results_when_done() -> None:
         finally:
             sock.close()
     assert [d.kind for d in sim.documents] == ["shift_open", "receipt"]
+
+
+@pytest.mark.parametrize("args", [["--fault", "explode"], ["--fault", "power-cut:nowhere"], ["--tcp", "host:port"]])
+def test_cli_rejects_bad_options(args: list[str]) -> None:
+    out = subprocess.run([sys.executable, "-m", "kkm_bridge", "simulate", *args],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "kkm-bridge simulate:" in out.stderr
