@@ -107,3 +107,27 @@ def test_sale_with_async_results_as_atol4j_sends_it(sim: Simulator) -> None:
         assert not isinstance(reply_of(request, status), cmd.ErrorReply)
         sim.feed(codec.ack_frame(tid))
     assert [d.kind for d in sim.documents] == ["shift_open", "receipt"]
+
+
+def test_every_query_command_answers_a_decodable_reply(sim: Simulator, host: InProcessHost) -> None:
+    queries = [cmd.DeviceState(), cmd.ShortState(), cmd.DeviceType(), cmd.CashInDrawer(), cmd.LastShiftTotals(),
+               cmd.LastError(), cmd.FnShiftState(), cmd.FnOfdState(), cmd.FnState(), cmd.FnNumber(),
+               cmd.FnValidity(), cmd.FnVersion(), cmd.ReadRegister(18), cmd.Beep(), cmd.OpenDrawer(),
+               cmd.PrintBarcode("https://example.kz")]
+    for request in queries:
+        reply = host.call(request)
+        assert not isinstance(reply, cmd.ErrorReply), (request, reply)
+    assert host.call(cmd.DeviceType()).name == sim.config.model_name
+    assert host.call(cmd.DeviceState()).drawer_open
+
+
+def test_offline_documents_are_reported_unsent(clock) -> None:  # type: ignore[no-untyped-def]
+    from simulators.atol import DeviceConfig
+
+    sim = Simulator(DeviceConfig(offline=True), clock=clock)
+    host = InProcessHost(sim)
+    open_registration(host)
+    sell(host, ITEMS[:1], [])
+    state = host.call(cmd.FnOfdState())
+    assert state.unsent_count == 2 and state.first_unsent_number == 1 and state.flags & 0x02
+    assert all(d.offline for d in sim.documents)
