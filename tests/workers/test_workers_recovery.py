@@ -267,3 +267,41 @@ async def test_chaos_mixed_faults_and_priorities(
     assert [job.state for job in done] == [JobState.DONE] * count, [(j.error_code, j.error_message) for j in done]
     check_exactly_once(sim.documents, done)
     assert sim.power_cuts >= 1
+
+
+# --------------------------------------------------------------------------- other fiscal documents
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "point", "sim_kind"),
+    [
+        ("cash_in", {"amount": "1500.00"}, "after_cash_in_before_reply", "cash_in"),
+        ("shift_close", {}, "after_z_report_before_reply", "shift_close"),
+    ],
+)
+async def test_cash_in_and_z_report_cut_off_after_commit_are_recovered_once(
+    sim: Simulator, sim_uri: str, journal: AsyncJournal, kind: str, body: dict[str, Any], point: str, sim_kind: str
+) -> None:
+    jobs = [NewJob(kind=kind, device_id="kkm1", request=body, idempotency_key="doc1")]
+    if kind == "shift_close":  # a shift must be open to close it
+        jobs.insert(0, NewJob(kind="shift_open", device_id="kkm1", request={}, idempotency_key="open1"))
+    sim.faults.power_cut(point)
+    done = await run_jobs(sim_uri, journal, jobs)
+    assert all(job.state is JobState.DONE for job in done), [(j.error_code, j.error_message) for j in done]
+    job = done[-1]
+    assert job.result is not None and job.result["recovered"] is True
+    documents = [d for d in sim.documents if d.kind == sim_kind]
+    assert len(documents) == 1 and sim.power_cuts == 1
+    assert job.document_number == documents[0].number and job.fiscal_sign == documents[0].fiscal_sign
+    if kind == "cash_in":
+        assert job.result["total_minor"] == documents[0].total == 150000
+
+
+async def test_x_report_cut_off_fails_as_interrupted_not_reprinted(
+    sim: Simulator, sim_uri: str, journal: AsyncJournal
+) -> None:
+    sim.faults.power_cut("after_execute_before_reply", command=0x67)
+    [job] = await run_jobs(sim_uri, journal, [NewJob(kind="x_report", device_id="kkm1", request={})])
+    assert sim.power_cuts == 1
+    assert job.state is JobState.FAILED and job.error_code == "interrupted"
+    assert not receipts_in(sim.documents)
