@@ -147,3 +147,25 @@ async def test_graceful_stop_finishes_the_receipt_in_flight(
     assert done.state is JobState.DONE
     assert waiting.state is JobState.ACCEPTED  # runs after the next start
     check_exactly_once(sim.documents, [done])
+
+
+async def test_manager_maps_devices_and_stops_them_all(sim: Simulator, sim_uri: str, journal: AsyncJournal) -> None:
+    from kkm_bridge.workers import UnknownDevice
+
+    manager = DeviceManager(journal, config=FAST)
+    manager.add("kkm1", make_device(sim_uri))
+    with pytest.raises(ValueError):
+        manager.add("kkm1", make_device(sim_uri))
+    with pytest.raises(UnknownDevice):
+        manager.worker("nope")
+    with pytest.raises(UnknownDevice):
+        await manager.submit(NewJob(kind="x_report", device_id="nope", request={}))
+    await manager.start()
+    assert "kkm1" in manager and [w.device_id for w in manager] == ["kkm1"]
+    job = await (await manager.submit(NewJob(kind="x_report", device_id="kkm1", request={}))).handle.wait(30)
+    assert job.state is JobState.DONE
+    assert manager.health()["kkm1"].online
+    await manager.stop()
+    assert manager.health()["kkm1"].state == "stopped"
+    with pytest.raises(WorkerStopped):
+        await manager.submit(NewJob(kind="x_report", device_id="kkm1", request={}))
