@@ -87,7 +87,7 @@ def embedded_simulator(settings: DeviceSettings) -> str:
 
     A simulator already registered under the name (a test's, with its faults) is used as it is; otherwise
     one is created with the device's registration data, tax table and ``[devices.simulator]`` options
-    (``state`` file, ``command_delay`` seconds per command).
+    (``state`` file, empty for RAM only; ``command_delay`` seconds per command).
     """
     from simulators.atol import DeviceConfig as SimConfig
     from simulators.atol import Simulator, WireTiming
@@ -103,7 +103,7 @@ def embedded_simulator(settings: DeviceSettings) -> str:
             if value:
                 setattr(sim_config.registration, field_name, value)
         timing = WireTiming(command_seconds=float(options.get("command_delay", 0.0)))
-        register_simulator(name, Simulator(sim_config, state_path=options.get("state"),
+        register_simulator(name, Simulator(sim_config, state_path=options.get("state") or None,
                                            tax_table=dict(tax_table(settings)), timing=timing))
     return f"sim://{name}"
 

@@ -38,7 +38,7 @@ from kkm_bridge.model.receipt import Receipt
 from kkm_bridge.model.tax import TaxProfile
 from kkm_bridge.model.validation import remap_problems
 
-from .schemas import CashierIn, ClientIn, ItemIn, PaymentIn, RefundRequest, SellRequest
+from .schemas import CashierIn, ClientIn, ItemIn, RefundRequest, SellRequest
 
 __all__ = ["MappedReceipt", "PAYMENT_ALIASES", "cashier_name", "map_check", "NOT_SPECIFIED"]
 

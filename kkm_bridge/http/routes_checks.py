@@ -11,9 +11,11 @@ from aiohttp import web
 
 from kkm_bridge.journal import Job, JobKind, JobNotFound, JobState
 from kkm_bridge.journal.models import validate_job_id
+from kkm_bridge.model.errors import Problem
 
 from .errors import ApiError, from_problems, json_response, not_found
 from .jobs import failure_error, idempotency_key, major, prefers_async, state_of, submit
+from .mapping import map_check
 from .requests import CHECK_ID, SERVICES, base_url, read_body
 from .schemas import (
     AcceptedResponse,
@@ -24,7 +26,6 @@ from .schemas import (
     VatLine,
 )
 from .services import Cashbox, Services
-from .mapping import map_check
 
 __all__ = ["routes", "check_response", "check_url"]
 
@@ -82,6 +83,10 @@ def check_response(job: Job, box: Cashbox, base: str, *, replay: bool = False) -
         error=error,
         success=job.state != JobState.FAILED,
     )
+
+
+def from_problems_one(path: str, code: str, message: str) -> ApiError:
+    return from_problems([Problem(code, path, message)])
 
 
 async def _check(request: web.Request, services: Services, payload: SellRequest | RefundRequest,
@@ -152,12 +157,6 @@ async def refund(request: web.Request) -> web.Response:
         "total": format(payload.original.total, "f"),
     }
     return await _check(request, services, payload, JobKind.SELL_RETURN.value, original, box=box)
-
-
-def from_problems_one(path: str, code: str, message: str) -> ApiError:
-    from kkm_bridge.model.errors import Problem
-
-    return from_problems([Problem(code, path, message)])
 
 
 async def _load(services: Services, job_id: str) -> Job:

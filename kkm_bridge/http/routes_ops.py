@@ -9,12 +9,14 @@ from aiohttp import web
 
 from kkm_bridge.journal import Job, JobKind, JobNotFound, JobState
 from kkm_bridge.journal.models import validate_job_id
+from kkm_bridge.model.errors import InputError
+from kkm_bridge.model.money import format_amount, parse_amount
 from kkm_bridge.workers.errors import DeviceUnavailable
 
-from .errors import ApiError, json_response, not_found
+from .errors import ApiError, from_problems, json_response, not_found
 from .jobs import failure_error, idempotency_key, major, prefers_async, state_of, submit
 from .mapping import cashier_name
-from .requests import CHECK_ID, PRINCIPAL, SERVICES, base_url, read_body
+from .requests import PRINCIPAL, SERVICES, base_url, read_body
 from .schemas import (
     CashRequest,
     DeviceState,
@@ -124,11 +126,6 @@ async def report_x(request: web.Request) -> web.Response:
 
 
 async def _cash(request: web.Request, kind: str) -> web.Response:
-    from kkm_bridge.model.errors import InputError
-    from kkm_bridge.model.money import format_amount, parse_amount
-
-    from .errors import from_problems
-
     payload = await read_body(request, CashRequest)
     try:
         minor = parse_amount(payload.sum, "/sum")
