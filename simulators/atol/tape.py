@@ -7,6 +7,9 @@ items with quantity, unit and price, VAT per rate, payments, change, fiscal sign
 "ФИСКАЛЬНЫЙ ЧЕК", an offline mark, and a QR code with the verification URL (§1.3):
 `<ofd host>?i=<fiscal sign>&f=<registration number>&s=<total, 2 decimals>&t=<YYYYMMDDTHHMMSS>`.
 
+Labels are bilingual where Webkassa's print forms are (Kazakh first: `БСН/БИН`, `ФБ/ФП`, «ФИСКАЛДЫ
+ЧЕК» above «ФИСКАЛЬНЫЙ ЧЕК»), reference §1.2.
+
 Exports: plain text (`PrintedDocument.text()`), a PNG image (`to_png()`, pillow) and an HTML page
 (`to_html()`), both with a real QR code made by the `qrcode` library.
 """
@@ -158,9 +161,9 @@ def qr_url(base: str, fiscal_sign: str, registration_number: str, total: int, wh
 
 def _header(config: "DeviceConfig", width: int) -> list[str]:
     reg = config.registration
-    lines = center(reg.seller_name, width) + center(f"БИН {reg.seller_bin}", width) + center(reg.address, width)
-    lines += [pair("ЗНМ:", reg.factory_number, width), pair("РНМ:", reg.registration_number, width)]
-    lines += [pair("ИНК ОФД:", reg.ofd_kkm_id, width)]
+    lines = center(reg.seller_name, width) + center(f"БСН/БИН {reg.seller_bin}", width) + center(reg.address, width)
+    lines += [pair("КЗН/ЗНМ:", reg.factory_number, width), pair("КТН/РНМ:", reg.registration_number, width)]
+    lines += [pair("КСН/ИНК ОФД:", reg.ofd_kkm_id, width)]
     return lines
 
 
@@ -168,12 +171,12 @@ def _footer(document: "FiscalDocument", config: "DeviceConfig", width: int, when
     reg = config.registration
     lines = [rule(width)]
     lines.append(pair("ФД №", str(document.number), width))
-    lines.append(pair("ФП:", document.fiscal_sign, width))
-    lines.append(pair("Время:", f"{when:%d.%m.%Y %H:%M:%S}", width))
-    lines += wrap(f"ОФД: {reg.ofd_name}", width)
+    lines.append(pair("ФБ/ФП:", document.fiscal_sign, width))
+    lines.append(pair("Уақыты/Время:", f"{when:%d.%m.%Y %H:%M:%S}", width))
+    lines += wrap(f"ФДО/ОФД: {reg.ofd_name}", width)
     lines += wrap(f"Проверка чека: {reg.ofd_site}", width)
     if document.offline:
-        lines += center("АВТОНОМНЫЙ РЕЖИМ (ОФЛАЙН)", width)
+        lines += center("АВТОНОМДЫ РЕЖИМ", width) + center("АВТОНОМНЫЙ РЕЖИМ", width)
     return lines
 
 
@@ -189,7 +192,7 @@ def render_fiscal_document(
     lines = _header(config, width)
     qr: str | None = None
     if document.kind == "receipt":
-        lines += [pair(f"Смена №{document.shift_number}", f"Чек №{document.receipt_number}", width)]
+        lines += [pair(f"Ауысым/Смена №{document.shift_number}", f"Чек №{document.receipt_number}", width)]
         lines += [RECEIPT_TYPE_NAMES.get(document.receipt_type or 0, "ЧЕК").center(width).rstrip()]
         lines += [pair(f"Кассир {document.operator}", f"{when:%d.%m.%Y %H:%M:%S}", width), rule(width)]
         for index, line in enumerate(document.lines, 1):
@@ -207,7 +210,7 @@ def render_fiscal_document(
         lines.append(rule(width))
         if document.discount:
             lines.append(pair("Скидка на чек", money(document.discount), width))
-        lines.append(pair("ИТОГО:", "=" + money(document.total), width))
+        lines.append(pair("БАРЛЫҒЫ/ИТОГО:", "=" + money(document.total), width))
         for payment in document.payments:
             lines.append(pair(PAY_TYPE_NAMES.get(payment["type"], str(payment["type"])), money(payment["amount"]), width))
         lines.append(pair("Сдача", money(document.change), width))
@@ -215,7 +218,7 @@ def render_fiscal_document(
             label = f"НДС {group['rate']}%" if group["rate"] is not None else "Без НДС"
             lines.append(pair(f"{label} (база {money(group['base'])})", money(group["amount"]), width))
         lines += _footer(document, config, width, when)
-        lines += center("ФИСКАЛЬНЫЙ ЧЕК", width)
+        lines += center("ФИСКАЛДЫ ЧЕК", width) + center("ФИСКАЛЬНЫЙ ЧЕК", width)
         qr = qr_url(config.registration.qr_url_base, document.fiscal_sign, document.registration_number,
                     document.total, when)
         lines.append(QR_MARK)
