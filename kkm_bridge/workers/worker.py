@@ -239,18 +239,24 @@ class DeviceWorker:
         return handle
 
     async def device_status(self, timeout: float | None = None) -> DeviceStatus:
-        """Ask the device for its status between jobs (``GET /device/status``); ``DeviceUnavailable`` if it
-        does not answer."""
+        """Ask the device for its status between jobs (``GET /device/status``).
+
+        ``DeviceUnavailable`` if it is offline or does not answer; ``TimeoutError`` if it stays busy with
+        a job for ``timeout`` seconds (busy is not unreachable)."""
         if not self._connected:
             raise DeviceUnavailable(self.device_id, self._last_error or "not connected", self.config.backoff_max)
+        end = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        async with asyncio.timeout_at(end):
+            await self.device_lock.acquire()
         try:
-            async with asyncio.timeout(timeout):
-                async with self.device_lock:
-                    return await self.device.status()
-        except Exception as exc:
+            async with asyncio.timeout_at(end):
+                return await self.device.status()
+        except Exception as exc:  # including TimeoutError: the device itself did not answer in time
             if refusal_of(exc) is not None:
                 raise
             raise DeviceUnavailable(self.device_id, repr(exc), self.config.backoff_max) from exc
+        finally:
+            self.device_lock.release()
 
     # ------------------------------------------------------------------ loop
 

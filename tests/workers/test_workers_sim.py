@@ -169,3 +169,19 @@ async def test_manager_maps_devices_and_stops_them_all(sim: Simulator, sim_uri: 
     assert manager.health()["kkm1"].state == "stopped"
     with pytest.raises(WorkerStopped):
         await manager.submit(NewJob(kind="x_report", device_id="kkm1", request={}))
+
+
+async def test_device_status_while_busy_is_a_timeout_not_unreachable(
+    sim: Simulator, sim_uri: str, journal: AsyncJournal
+) -> None:
+    worker = DeviceWorker("kkm1", make_device(sim_uri), journal, config=FAST)
+    await worker.start()
+    try:
+        await (await worker.submit(NewJob(kind="x_report", device_id="kkm1", request={}))).handle.wait(30)
+        status = await worker.device_status(10)
+        assert status.last_document_number >= 0 and not status.receipt_open
+        async with worker.device_lock:  # a job holds the device
+            with pytest.raises(TimeoutError):
+                await worker.device_status(0.05)
+    finally:
+        await worker.stop()
