@@ -185,3 +185,25 @@ async def test_device_status_while_busy_is_a_timeout_not_unreachable(
                 await worker.device_status(0.05)
     finally:
         await worker.stop()
+
+
+async def test_refusal_mid_receipt_cancels_it_and_fails_with_the_code(
+    sim: Simulator, sim_uri: str, journal: AsyncJournal
+) -> None:
+    """Paid less than the total: the device refuses the close; the receipt is cancelled, nothing printed,
+    and the next job prints normally."""
+    worker = DeviceWorker("kkm1", make_device(sim_uri), journal, config=FAST)
+    await worker.start()
+    try:
+        short = NewJob(kind="sell", device_id="kkm1", request=sell_body("500.00", pay="1.00"))
+        refused = await (await worker.submit(short)).handle.wait(30)
+        status = await worker.device_status(10)
+        after = await (await worker.submit(sell("ok1"))).handle.wait(30)
+    finally:
+        await worker.stop()
+    assert refused.state is JobState.FAILED and refused.error_code is not None
+    assert refused.error_code.startswith("device:") and refused.error_message is not None
+    assert refused.error_message.startswith("[0x")
+    assert not status.receipt_open
+    assert after.state is JobState.DONE
+    check_exactly_once(sim.documents, [refused, after])
