@@ -16,6 +16,9 @@ How the HTTP layer uses this package (see ``manager`` for a runnable sketch):
   is still queued or its outcome is not known yet (the device went away mid-receipt): 503 if
   ``not worker.online`` else 202, with the job id; it is never failed while it might have printed.
 * Async mode: answer 202 with ``sub.job.job_id``; ``journal.get(job_id)`` gives its state later.
+* Status and health: ``manager.health()`` (per device: state, online, queued, current job, last error, jobs
+  parked for an operator); ``await manager.worker(id).device_status(timeout)`` asks the device between
+  jobs (``DeviceUnavailable`` if it does not answer, ``TimeoutError`` if it stays busy printing).
 * Deadlines (``NewJob.deadline``): a job not started by then fails (``deadline_expired``, or
   ``device_unreachable`` when the device was offline meanwhile); a started job is never failed by it.
 
