@@ -202,7 +202,7 @@ def demo_device(state_dir: Path) -> DeviceSettings:
         country="KZ",
         fiscal_numbers=("9999078900001234", "032600010282", "SWK00033717"),
         registration=Registration("032600010282", "SWK00033717", "http://consumer.oofd.kz"),
-        simulator={"state": str(state_dir / "simulator.json")},
+        simulator={"state": str(state_dir / "simulator.sqlite3")},
     )
 
 
@@ -291,7 +291,7 @@ def _device(raw: Mapping[str, Any], index: int, state_dir: Path) -> DeviceSettin
         raise ConfigError("bad_config", join_path(path, "fiscal_numbers"), "fiscal_numbers must be strings")
     simulator = dict(_table(raw.get("simulator", {}), join_path(path, "simulator")))
     if uri.startswith("sim:") and "state" not in simulator:
-        simulator["state"] = str(state_dir / f"simulator-{device_id}.json")
+        simulator["state"] = str(state_dir / f"simulator-{device_id}.sqlite3")
     tax_table: dict[int, str] = {}
     for key, code in _table(raw.get("tax_table", {}), join_path(path, "tax_table")).items():
         tpath = join_path(path, "tax_table", key)

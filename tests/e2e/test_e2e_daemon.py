@@ -25,7 +25,7 @@ def processes(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _start(processes: dict[str, Any], tmp_path: Path, *sim_args: str) -> tuple[SimulatorProcess, DaemonProcess]:
-    sim = SimulatorProcess.start(tmp_path / "sim.json", *sim_args)
+    sim = SimulatorProcess.start(tmp_path / "sim.sqlite3", *sim_args)
     processes["sim"] = sim
     config = write_config(tmp_path, sim.pty)
     daemon = DaemonProcess.start(config)

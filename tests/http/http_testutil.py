@@ -37,7 +37,7 @@ def device_settings(name: str, tmp: Path, **overrides: Any) -> DeviceSettings:
         id="kkm1", uri=f"sim://{name}", fiscal_id=FISCAL_ID, country="KZ",
         fiscal_numbers=("9999078900001234",),
         registration=Registration("032600010282", "SWK00033717", "http://consumer.oofd.kz"),
-        simulator={"state": str(tmp / "sim.json")},
+        simulator={"state": str(tmp / "sim.sqlite3")},
     )
     return dataclasses.replace(base, **overrides)
 

@@ -1,0 +1,56 @@
+"""`kkm-bridge serve` with no config at all: the demo cashbox on the embedded simulator, a development key in a
+0600 file whose path (never the key) is printed, and the README's login-then-sell flow."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from e2e_testutil import ROOT, _env, _read_until
+
+
+def _post(url: str, auth: str, body: dict[str, object] | None = None) -> dict[str, object]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method="POST", headers={"Authorization": auth})
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        result: dict[str, object] = json.loads(response.read())
+        return result
+
+
+def test_serve_without_config(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kkm_bridge", "serve", "--state-dir", str(tmp_path), "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env(), cwd=ROOT,
+    )
+    try:
+        lines = _read_until(process, "listening on")
+        [notice] = [line for line in lines if "development API key written to" in line]
+        key_file = Path(notice.split("written to ", 1)[1].split(" (", 1)[0])
+        assert key_file.parent == tmp_path and stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+        key = key_file.read_text().strip()
+        assert all(key not in line for line in lines)
+        url = lines[-1].split("listening on ", 1)[1]
+
+        token = _post(f"{url}/api/v1/auth/login", f"ApiKey {key}")["access_token"]
+        sold = _post(f"{url}/api/v1/check/sell", f"Bearer {token}", {
+            "items": [{"name": "Milk", "quantity": 1, "price": 500, "vat_rate": 16, "measurement": "pcs"}],
+            "total_sum": 500, "payment_type": "cash"})
+        assert sold["success"] is True and str(sold["fiscal_sign"]).isdigit()
+        journal = tmp_path / "journal.sqlite3"
+        assert stat.S_IMODE(os.stat(journal).st_mode) == 0o600
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    dump = subprocess.run([sys.executable, "-m", "kkm_bridge", "simulate", "--dump", "--state",
+                           str(tmp_path / "simulator.sqlite3")], capture_output=True, text=True, env=_env(), cwd=ROOT,
+                          timeout=60, check=True)
+    documents = json.loads(dump.stdout)["documents"]
+    assert [d["fiscal_sign"] for d in documents if d["kind"] == "receipt"] == [sold["fiscal_sign"]]
