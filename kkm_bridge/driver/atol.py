@@ -43,6 +43,7 @@ from kkm_bridge.driver.errors import (
     DeviceRefused,
     DriverError,
     LinkError,
+    LinkTimeout,
     NoMoreData,
     NotAllowedInMode,
     ProtocolFailure,
@@ -52,7 +53,7 @@ from kkm_bridge.driver.errors import (
     Step,
     refusal_for,
 )
-from kkm_bridge.driver.link_v3 import PipelineFailed, PipelineStep, TaskResult, V3Link
+from kkm_bridge.driver.link_v3 import PipelineFailed, PipelineReordered, PipelineStep, TaskResult, V3Link
 from kkm_bridge.driver.shift_policy import ShiftAction, ShiftPolicy, decide
 from kkm_bridge.driver.timeouts import DEFAULT_TIMEOUTS, Timeouts
 from kkm_bridge.model.money import vat_included
@@ -98,6 +99,8 @@ DEFAULT_PAY_TYPES: dict[PaymentType, int] = {
 NAME_BYTES = 64
 TLV_BATCH = 16
 SHIFT_SCAN_LIMIT = 64
+#: Runs of one command list when the link forces a retry (see `_run`).
+MAX_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -226,25 +229,45 @@ class AtolDriver:
         mode: int | None = None,
         password: int | None = None,
         partial: list[Any] | None = None,
+        *,
+        redo_if_reordered: bool = False,
     ) -> list[Any]:
         """Run `commands` pipelined (after entering `mode`); decoded replies of `commands`, in order.
 
         On a refusal, `partial` (if given) receives the replies of the commands before the failed one.
-        If the mode cache was wrong (NOT_ALLOWED_IN_MODE while entering the mode or at the first
-        command: someone else changed the mode), the mode is re-read and the list retried once;
-        nothing after the failed command ran, so the retry is safe.
+        Retried (bounded), because nothing after the failed command ran:
+        - the mode cache was wrong (NOT_ALLOWED_IN_MODE while entering the mode or at the first
+          command: someone else changed the mode): the mode is re-read;
+        - the link had to resend a frame, so the device may have run the tasks out of order
+          (`PipelineReordered` before a barrier, or a failure in a "tainted" pipeline): a receipt
+          left open is cancelled first. `redo_if_reordered` also redoes a *successful* tainted
+          pipeline (for reads, where order matters and repeating is harmless).
         """
-        for attempt in (1, 2):
+        last_error: DriverError | None = None
+        window: int | None = None  # after a reorder: one task at a time, which cannot reorder
+        for attempt in range(1, MAX_ATTEMPTS + 1):
             prefix = await self._mode_commands(mode, password)
             full = prefix + commands
             steps = [self._step(c.name, c.request, c.barrier) for c in full]
             try:
-                results = await self.link.run_pipeline(steps)
+                results = await self.link.run_pipeline(steps, window)
+            except PipelineReordered as reordered:
+                logger.warning("%s; cancelling and running it again", reordered, extra=self.log_extra)
+                last_error = LinkTimeout(f"the link kept reordering {commands[0].name}")
+                await self._after_reorder(commands)
+                window = 1
+                continue
             except PipelineFailed as failed:
                 command = full[failed.index]
                 step = Step(failed.index, command.name, steps[failed.index].command)
                 if failed.index < len(prefix):
                     self._mode = None
+                if failed.tainted and attempt < MAX_ATTEMPTS:
+                    logger.warning("%s failed (%s) after a resent frame; running it again", step,
+                                   failed.result.state.name, extra=self.log_extra)
+                    await self._after_reorder(commands)
+                    window = 1
+                    continue
                 refusal = self._refusal_of(command.request, failed.result, step)
                 if (
                     attempt == 1
@@ -263,10 +286,22 @@ class AtolDriver:
                 raise await self._refine(refusal) from None
             if mode is not None:
                 self._mode = mode
+            if redo_if_reordered and self.link.last_tainted and attempt < MAX_ATTEMPTS:
+                logger.info("frames were resent during %s; reading again", commands[0].name, extra=self.log_extra)
+                window = 1
+                continue
             replies = [self._decode(c.request, r, Step(i, c.name, s.command)) for i, (c, r, s) in
                        enumerate(zip(full, results, steps))]
             return replies[len(prefix):]
-        raise AssertionError("unreachable")
+        raise last_error or LinkTimeout(f"{commands[0].name}: gave up after {MAX_ATTEMPTS} attempts")
+
+    async def _after_reorder(self, commands: list[_Cmd]) -> None:
+        """Forget the mode; cancel a receipt this command list may have opened."""
+        self._mode = None
+        if any(isinstance(c.request, cmd.OpenReceipt) for c in commands):
+            state = await self._state()
+            if state.receipt_state:
+                await self._run([_Cmd("cancel receipt", cmd.CancelReceipt())], cmd.Mode.REGISTRATION)
 
     def _refusal_of(self, request: Any, result: TaskResult, step: Step) -> DeviceRefused:
         try:
@@ -301,7 +336,8 @@ class AtolDriver:
         async with self._lock:
             dtype, state, fn = await self._run(
                 [_Cmd("device type", cmd.DeviceType()), _Cmd("device state", cmd.DeviceState()),
-                 _Cmd("FN number", cmd.FnNumber())]
+                 _Cmd("FN number", cmd.FnNumber())],
+                redo_if_reordered=True,
             )
             self._mode = state.mode
             version = ".".join(str(b) for b in dtype.version)
@@ -320,7 +356,8 @@ class AtolDriver:
 
     async def _status(self) -> DeviceStatus:
         state, fn_shift = await self._run(
-            [_Cmd("device state", cmd.DeviceState()), _Cmd("FN shift state", cmd.FnShiftState())]
+            [_Cmd("device state", cmd.DeviceState()), _Cmd("FN shift state", cmd.FnShiftState())],
+            redo_if_reordered=True,
         )
         self._mode = state.mode
         last = await self._find_last_document()
@@ -398,7 +435,7 @@ class AtolDriver:
         while True:
             partial: list[Any] = []
             try:
-                replies = await self._run(commands, partial=partial)
+                replies = await self._run(commands, partial=partial, redo_if_reordered=True)
                 finished = False
             except NoMoreData:
                 if doc_type is None and not partial:

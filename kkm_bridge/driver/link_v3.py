@@ -104,14 +104,35 @@ class PipelineStep:
 
 
 class PipelineFailed(Exception):
-    """Step `index` of a pipeline did not succeed; `results` holds the successful ones before it."""
+    """Step `index` of a pipeline did not succeed; `results` holds the successful ones before it.
 
-    def __init__(self, index: int, step: PipelineStep, result: TaskResult, results: list[TaskResult]) -> None:
+    `tainted`: some ADD of the pipeline had to be sent again, so the device may have executed the
+    tasks in another order than queued - the failure may be an artefact of the link, not a refusal.
+    """
+
+    def __init__(
+        self, index: int, step: PipelineStep, result: TaskResult, results: list[TaskResult], tainted: bool = False
+    ) -> None:
         super().__init__(f"pipeline step {index} ({step.name}) ended {result.state.name}")
         self.index = index
         self.step = step
         self.result = result
         self.results = results
+        self.tainted = tainted
+
+
+class PipelineReordered(Exception):
+    """A barrier step was not sent because the tasks before it may have run out of order.
+
+    Why this can happen: the device executes a task when its ADD arrives. If one ADD frame is lost
+    and sent again, the tasks queued after it have already run: the device's receipt may hold the
+    items in another order than intended. Nothing was committed (the barrier was held back); the
+    caller cancels the receipt and runs the operation again.
+    """
+
+    def __init__(self, index: int) -> None:
+        super().__init__(f"pipeline may have run out of order before step {index}")
+        self.index = index
 
 
 @dataclass
@@ -125,6 +146,7 @@ class _Pending:
     sent_at: float = 0.0
     attempts: int = 1
     seq: int = 0  # creation order (the device answers in this order)
+    overtaken: bool = False  # a later ADD was sent while this one was unanswered
 
 
 @dataclass
@@ -164,6 +186,8 @@ class V3Link:
         self._last_rx = 0.0
         self._seq = 0
         self._write_lock = asyncio.Lock()
+        #: Whether the last `run_pipeline` had to resend an ADD (its order is then not guaranteed).
+        self.last_tainted = False
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -247,6 +271,7 @@ class V3Link:
             pending = self._pending.get(pid)
             if pending is not None:
                 logger.debug("device asks to resend packet %02X", pid, extra=self.log_extra)
+                pending.attempts += 1  # the device lost the first copy: it may now run out of order
                 await self._write(pending.frame)
             return
         try:
@@ -255,6 +280,7 @@ class V3Link:
             logger.warning("undecodable status in packet %02X: %s", pid, exc, extra=self.log_extra)
             return
         if pid == ASYNC_PACKET_ID:
+            logger.debug("async %s for task %s", status.state.name, status.tid, extra=self.log_extra)
             if status.tid is not None and status.state.has_tid:
                 self._store_result(status.tid, status.state, status.payload)
             return
@@ -262,6 +288,7 @@ class V3Link:
         if pending is None or pending.future.done():
             logger.debug("late or duplicate answer for packet %02X ignored", pid, extra=self.log_extra)
             return
+        logger.debug("packet %02X (%s): %s", pid, pending.what, status.state.name, extra=self.log_extra)
         pending.future.set_result(status)
 
     async def _on_corrupt(self, error: FrameError) -> None:
@@ -471,7 +498,7 @@ class V3Link:
 
     # -- pipelining -----------------------------------------------------------------------------
 
-    async def run_pipeline(self, steps: list[PipelineStep]) -> list[TaskResult]:
+    async def run_pipeline(self, steps: list[PipelineStep], window: int | None = None) -> list[TaskResult]:
         """Run `steps` pipelined; return their results in order.
 
         On the first step that does not succeed: stop sending, clear the buffer (ABORT), and raise
@@ -480,9 +507,16 @@ class V3Link:
         results: list[TaskResult] = []
         inflight: deque[_InFlight] = deque()
         acks: list[asyncio.Task[None]] = []
-        window = self.window
+        window = max(1, window or self.window)
         next_index = 0
         overflows = 0
+        sent: list[_Pending] = []
+        self.last_tainted = False
+
+        def tainted() -> bool:
+            # An ADD sent twice can only have run late if a later ADD was already on its way.
+            return any(p.attempts > 1 and p.overtaken for p in sent)
+
         try:
             while next_index < len(steps) or inflight:
                 # Fill the window; a barrier step waits until everything before it has succeeded.
@@ -490,7 +524,15 @@ class V3Link:
                     step = steps[next_index]
                     if step.barrier and (inflight or self._unacked(acks)):
                         break
+                    if step.barrier and tainted():
+                        await self._settle(acks)
+                        self.last_tainted = True
+                        raise PipelineReordered(next_index)
+                    for item in inflight:
+                        if not item.sync.done():
+                            item.pending.overtaken = True
                     tid, pending = await self._add(step.payload, step.name)
+                    sent.append(pending)
                     sync = asyncio.get_running_loop().create_task(self._await_sync(pending))
                     inflight.append(_InFlight(next_index, tid, pending, sync))
                     next_index += 1
@@ -507,6 +549,7 @@ class V3Link:
                         raise ProtocolFailure("task buffer overflow reordered the pipeline")
                     for item in inflight:
                         self._live_tids.discard(item.tid)
+                        sent.remove(item.pending)  # refused copies never ran
                     inflight.clear()
                     window = max(1, min(window, len(self._live_tids)))
                     next_index = head.index
@@ -521,23 +564,37 @@ class V3Link:
                 result = await self.wait_result(head.tid, steps[head.index].timeout)
                 inflight.popleft()
                 if not result.ok:
-                    for item in inflight:  # their sync answers (A5 or A1) are no longer interesting
-                        item.sync.cancel()
-                    inflight.clear()
+                    await self._drop(inflight)
                     await self._settle(acks)
                     await self.abort()
-                    raise PipelineFailed(head.index, steps[head.index], result, results)
+                    self.last_tainted = tainted()
+                    raise PipelineFailed(head.index, steps[head.index], result, results, self.last_tainted)
                 results.append(result)
                 acks.append(asyncio.get_running_loop().create_task(self.ack(head.tid)))
             await self._settle(acks)
+            self.last_tainted = tainted()
             return results
         except BaseException:
-            for item in inflight:
-                item.sync.cancel()
             for task in acks:
                 task.cancel()
-            await asyncio.gather(*(i.sync for i in inflight), *acks, return_exceptions=True)
+            await self._drop(inflight)
+            await asyncio.gather(*acks, return_exceptions=True)
             raise
+
+    async def _drop(self, inflight: deque[_InFlight]) -> None:
+        """Stop caring about queued ADDs: no resend of them may reach the device after this.
+
+        Their packets leave `_pending` at once, so a late resend request from the device is ignored;
+        their retransmission loops are cancelled and awaited before the caller sends anything else
+        (an ABORT, typically). Otherwise an old ADD could arrive after the ABORT and run.
+        """
+        items = list(inflight)
+        inflight.clear()
+        for item in items:
+            if self._pending.get(item.pending.pid) is item.pending:
+                del self._pending[item.pending.pid]
+            item.sync.cancel()
+        await asyncio.gather(*(i.sync for i in items), return_exceptions=True)
 
     @staticmethod
     def _unacked(acks: list[asyncio.Task[None]]) -> int:

@@ -1,0 +1,80 @@
+"""Link resilience: with the simulator corrupting, dropping and delaying frames, every operation
+still succeeds exactly once (one document in fiscal memory per operation, matching the driver's)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import Rig
+from driver_testutil import assert_matches, receipt
+
+from kkm_bridge.driver.atol import AtolDriver
+from kkm_bridge.driver.errors import LinkError
+
+
+async def _sales(rig: Rig, driver: AtolDriver, count: int) -> None:
+    for _ in range(count):
+        before = len(rig.sim.documents)
+        result = await driver.fiscalize(receipt())
+        new = rig.sim.documents[before:]
+        assert [d.kind for d in new] == (["shift_open", "receipt"] if result.shift_opened else ["receipt"])
+        assert_matches(rig.sim, result.document)
+
+
+@pytest.mark.parametrize("rate", [0.004, 0.01])
+async def test_corrupt_bytes_from_the_device(rig: Rig, driver: AtolDriver, rate: float) -> None:
+    rig.sim.faults.corrupt_rate = rate
+    await _sales(rig, driver, 4)
+    rig.sim.faults.corrupt_rate = 0.0
+    assert "corrupt_rate" in rig.sim.faults.triggered
+    assert driver.link.stats.corrupt_in > 0
+
+
+async def test_corrupt_bytes_to_the_device(rig: Rig, driver: AtolDriver) -> None:
+    rig.sim.faults.corrupt_in_rate = 0.002
+    await _sales(rig, driver, 4)
+    rig.sim.faults.corrupt_in_rate = 0.0
+    assert rig.sim.link.bad_frames_in > 0
+    assert driver.link.stats.resend_requests_in + driver.link.stats.retransmits > 0
+
+
+async def test_dropped_frames_at_a_rate(rig: Rig, driver: AtolDriver) -> None:
+    rig.sim.faults.drop_rate = 0.05
+    await _sales(rig, driver, 4)
+    rig.sim.faults.drop_rate = 0.0
+    assert "drop_rate" in rig.sim.faults.triggered
+
+
+@pytest.mark.parametrize("command", [0x4A, 0xE6, 0x92, 0x9A])
+async def test_one_dropped_result(rig: Rig, driver: AtolDriver, command: int) -> None:
+    rig.sim.faults.drop_next(command=command)
+    await _sales(rig, driver, 1)
+    assert any(t.startswith("drop") for t in rig.sim.faults.triggered)
+    assert driver.link.stats.polls + driver.link.stats.retransmits > 0
+
+
+async def test_one_corrupted_close_reply(rig: Rig, driver: AtolDriver) -> None:
+    rig.sim.faults.corrupt_next(command=0x4A)
+    await _sales(rig, driver, 2)
+    assert any(t.startswith("corrupt") for t in rig.sim.faults.triggered)
+
+
+async def test_a_stalled_device_is_waited_for(rig: Rig, driver: AtolDriver) -> None:
+    rig.sim.faults.stall_next(0.4, command=0xE6)
+    await _sales(rig, driver, 1)
+    assert any(t.startswith("stall") for t in rig.sim.faults.triggered)
+
+
+async def test_dropped_connection_is_a_link_error_and_nothing_is_doubled(rig: Rig, driver: AtolDriver) -> None:
+    if rig.uri.startswith("serial"):
+        pytest.skip("a pty cannot be unplugged; the TCP form covers the driver's side")
+    await _sales(rig, driver, 1)
+    rig.sim.faults.disconnect_next(command=0x4A, seconds=0.0)
+    with pytest.raises(LinkError):
+        await driver.fiscalize(receipt())
+    await driver.close()
+    await driver.connect()
+    status = await driver.status()
+    assert not status.receipt_open
+    last = await driver.last_document()
+    assert last is not None and last.number == status.last_document_number == len(rig.sim.documents) == 3
+    assert_matches(rig.sim, last)

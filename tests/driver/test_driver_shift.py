@@ -1,0 +1,109 @@
+"""Shift policy: the pure decision, and the driver carrying it out when the shift reaches 24 h."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from conftest import Rig
+from driver_testutil import assert_matches, receipt
+
+from kkm_bridge.driver.api import DeviceStatus, DocumentKind, ShiftState
+from kkm_bridge.driver.errors import ShiftPolicyRefused
+from kkm_bridge.driver.shift_policy import ShiftAction, ShiftPolicy, decide, is_expired
+
+NOW = datetime(2026, 1, 15, 9, 0)
+
+
+def _status(state: ShiftState, opened: datetime | None = None) -> DeviceStatus:
+    return DeviceStatus(state, 1, False, None, 0, 1, True, False, False, NOW, opened)
+
+
+@pytest.mark.parametrize(
+    ("policy", "status", "action"),
+    [
+        (ShiftPolicy(), _status(ShiftState.CLOSED), ShiftAction.OPEN),
+        (ShiftPolicy(auto_open=False), _status(ShiftState.CLOSED), ShiftAction.REFUSE),
+        (ShiftPolicy(), _status(ShiftState.OPEN, NOW - timedelta(hours=23, minutes=59)), ShiftAction.PROCEED),
+        (ShiftPolicy(), _status(ShiftState.OPEN, NOW - timedelta(hours=24)), ShiftAction.CLOSE_AND_OPEN),
+        (ShiftPolicy(), _status(ShiftState.OPEN), ShiftAction.PROCEED),  # open time unknown
+        (ShiftPolicy(), _status(ShiftState.EXPIRED), ShiftAction.CLOSE_AND_OPEN),
+        (ShiftPolicy(auto_reopen=False), _status(ShiftState.EXPIRED), ShiftAction.REFUSE),
+        (ShiftPolicy(max_hours=12), _status(ShiftState.OPEN, NOW - timedelta(hours=12)), ShiftAction.CLOSE_AND_OPEN),
+    ],
+)
+def test_decide(policy: ShiftPolicy, status: DeviceStatus, action: ShiftAction) -> None:
+    decision = decide(policy, status)
+    assert decision.action is action
+    assert (decision.reason != "") == (action is ShiftAction.REFUSE)
+    expired = action is ShiftAction.CLOSE_AND_OPEN or status.shift_state is ShiftState.EXPIRED
+    assert is_expired(status, policy.max_hours) == expired
+
+
+async def test_expired_shift_is_closed_and_reopened(rig: Rig) -> None:
+    driver = rig.driver(shift_policy=ShiftPolicy(auto_reopen=True))
+    await driver.connect()
+    try:
+        first = await driver.fiscalize(receipt())
+        rig.clock.advance(hours=24)
+        status = await driver.status()
+        assert status.shift_state is ShiftState.EXPIRED
+        result = await driver.fiscalize(receipt())
+    finally:
+        await driver.close()
+    assert result.shift_opened
+    closed = result.shift_closed_first
+    assert closed is not None and closed.kind is DocumentKind.SHIFT_CLOSE and closed.shift_number == 1
+    assert_matches(rig.sim, closed)
+    assert_matches(rig.sim, result.document)
+    assert result.document.shift_number == 2 and result.document.number == first.document.number + 3
+    assert [d.kind for d in rig.sim.documents] == ["shift_open", "receipt", "shift_close", "shift_open", "receipt"]
+
+
+async def test_expired_shift_is_refused_when_reopening_is_off(rig: Rig) -> None:
+    driver = rig.driver(shift_policy=ShiftPolicy(auto_reopen=False))
+    await driver.connect()
+    try:
+        await driver.fiscalize(receipt())
+        rig.clock.advance(hours=25)
+        with pytest.raises(ShiftPolicyRefused, match="Z report"):
+            await driver.fiscalize(receipt())
+        with pytest.raises(ShiftPolicyRefused):
+            await driver.cash_in(100)
+        assert len(rig.sim.documents) == 2
+        # A person closes the shift; the next receipt opens a new one.
+        await driver.close_shift()
+        result = await driver.fiscalize(receipt())
+        assert result.shift_opened and result.document.shift_number == 2
+    finally:
+        await driver.close()
+
+
+async def test_expiry_known_only_to_the_device_is_handled(rig: Rig) -> None:
+    """A driver started after the shift opened, whose own clock arithmetic allows 48 h: the device's
+    SHIFT_EXPIRED at "open receipt" triggers the close-and-reopen, and the receipt goes through once."""
+    first = rig.driver()
+    await first.connect()
+    await first.open_shift()
+    await first.close()
+    rig.clock.advance(hours=30)
+    driver = rig.driver(shift_policy=ShiftPolicy(max_hours=48))
+    await driver.connect()
+    try:
+        result = await driver.fiscalize(receipt())
+    finally:
+        await driver.close()
+    assert result.shift_closed_first is not None and result.shift_opened
+    assert [d.kind for d in rig.sim.documents] == ["shift_open", "shift_close", "shift_open", "receipt"]
+    assert_matches(rig.sim, result.document)
+
+
+async def test_no_auto_open_refuses_on_a_closed_shift(rig: Rig) -> None:
+    driver = rig.driver(shift_policy=ShiftPolicy(auto_open=False))
+    await driver.connect()
+    try:
+        with pytest.raises(ShiftPolicyRefused, match="closed"):
+            await driver.fiscalize(receipt())
+    finally:
+        await driver.close()
+    assert rig.sim.documents == []
