@@ -217,7 +217,11 @@ class AtolDriver:
         """One command, not pipelined; raises the device's refusal."""
         label = name or type(request).__name__
         payload = self._payload(request)
-        result = await self.link.execute(payload, self.timeouts.for_command(payload[2]), label)
+        try:
+            result = await self.link.execute(payload, self.timeouts.for_command(payload[2]), label)
+        except LinkError:
+            self._forget_device_state()
+            raise
         try:
             return self._decode(request, result, Step(0, label, payload[2]))
         except DeviceRefused as refusal:
@@ -251,6 +255,9 @@ class AtolDriver:
             steps = [self._step(c.name, c.request, c.barrier) for c in full]
             try:
                 results = await self.link.run_pipeline(steps, window)
+            except LinkError:
+                self._forget_device_state()
+                raise
             except PipelineReordered as reordered:
                 logger.warning("%s; cancelling and running it again", reordered, extra=self.log_extra)
                 last_error = LinkTimeout(f"the link kept reordering {commands[0].name}")
@@ -294,6 +301,11 @@ class AtolDriver:
                        enumerate(zip(full, results, steps))]
             return replies[len(prefix):]
         raise last_error or LinkTimeout(f"{commands[0].name}: gave up after {MAX_ATTEMPTS} attempts")
+
+    def _forget_device_state(self) -> None:
+        """After a link error we do not know what the device did: re-read mode and documents."""
+        self._mode = None
+        self._last_document = None
 
     async def _after_reorder(self, commands: list[_Cmd]) -> None:
         """Forget the mode; cancel a receipt this command list may have opened."""
@@ -660,8 +672,15 @@ class AtolDriver:
                 shift_closed_first=closed,
             )
 
+    async def _known_last_document(self) -> int:
+        """The last document number as verified moments ago under the same lock (status, or the
+        document an operation just read back); found afresh if unknown."""
+        if self._last_document is not None:
+            return self._last_document
+        return await self._find_last_document()
+
     async def _register(self, receipt: Receipt, commands: list[_Cmd]) -> FiscalDocument:
-        before = await self._find_last_document()
+        before = await self._known_last_document()
         try:
             await self._run(commands, cmd.Mode.REGISTRATION)
         except DeviceRefused as refusal:
@@ -702,7 +721,7 @@ class AtolDriver:
     async def _cash(self, request: Any, kind: DocumentKind, amount: int) -> FiscalDocument:
         async with self._lock:
             await self._apply_shift_policy()
-            before = await self._find_last_document()
+            before = await self._known_last_document()
             await self._run([_Cmd(kind.value.replace("_", " "), request)], cmd.Mode.REGISTRATION)
             return await self._new_document(before, {kind}, amount)
 
