@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -42,11 +43,10 @@ from .errors import ApiError, from_duplicate
 from .security import CHECK_ID
 from .services import Cashbox, Services
 
-__all__ = ["JOB_ID_RE", "Submitted", "failure_error", "idempotency_key", "new_job_id", "prefers_async", "submit"]
+__all__ = ["Submitted", "failure_error", "idempotency_key", "new_job_id", "prefers_async", "submit"]
 
 log = logging.getLogger("kkm_bridge.http")
 
-JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _DEVICE_CODE = re.compile(r"^\[0x([0-9A-Fa-f]+)\]\s*")
 
 
@@ -72,12 +72,12 @@ def idempotency_key(request: web.Request, body_key: str | None) -> str | None:
     return body_key
 
 
+@dataclass(frozen=True)
 class Submitted:
-    """A journalled job, whether it was a replay, and (sync mode) the terminal job."""
+    """A journalled job (in sync mode: terminal) and whether the request was a replay of it."""
 
-    def __init__(self, job: Job, replay: bool) -> None:
-        self.job = job
-        self.replay = replay
+    job: Job
+    replay: bool
 
 
 async def submit(

@@ -34,7 +34,6 @@ from msgspec import UNSET
 
 from kkm_bridge.model.builder import BuildOptions, receipt_problems
 from kkm_bridge.model.errors import Problem
-from kkm_bridge.model.receipt import Receipt
 from kkm_bridge.model.tax import TaxProfile
 from kkm_bridge.model.validation import remap_problems
 
@@ -54,10 +53,9 @@ NOT_SPECIFIED = frozenset({"not specified", "not_specified", "none", "-", ""})
 
 @dataclass(frozen=True)
 class MappedReceipt:
-    """The canonical body (for the journal), the checked ``Receipt``, or the problems in cloud paths."""
+    """The canonical body (for the journal) and its problems in the client's paths (none: it can print)."""
 
     body: dict[str, Any]
-    receipt: Receipt | None
     problems: list[Problem]
 
 
@@ -196,7 +194,7 @@ def map_check(
         body["original"] = dict(original)
 
     dated = {**body, "date_time": now.isoformat(timespec="seconds")}
-    receipt, found = receipt_problems(dated, profile, build=BuildOptions(default_currency=currency))
+    _, found = receipt_problems(dated, profile, build=BuildOptions(default_currency=currency))
     single_payment = request.payments is None and request.payment_type is not None
     mapper = _path_mapper(single_payment)
 
@@ -206,4 +204,4 @@ def map_check(
         return mapper(path)
 
     problems += remap_problems(found, to_cloud)
-    return MappedReceipt(body, receipt if not problems else None, problems)
+    return MappedReceipt(body, problems)
