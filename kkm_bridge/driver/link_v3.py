@@ -370,9 +370,14 @@ class V3Link:
             raise
         return pending
 
-    async def _await_sync(self, pending: _Pending) -> TaskStatus:
-        """Wait for the synchronous status of `pending`, resending after link silence (bounded)."""
+    async def _await_sync(self, pending: _Pending, patience: float = 0.0) -> TaskStatus:
+        """Wait for the synchronous status of `pending`, resending after link silence (bounded).
+
+        Gives up after `retries` resends - but not before `patience` seconds: a REQ for a task that is
+        still executing may meet a device too busy to answer, and that is allowed for the task's T5.
+        """
         quiet = self.timeouts.sync_reply
+        give_up_not_before = self._now() + patience
         try:
             while True:
                 left = max(pending.sent_at, self._last_rx) + quiet - self._now()
@@ -383,7 +388,7 @@ class V3Link:
                     continue
                 if pending.future.done():
                     return pending.future.result()
-                if pending.attempts > self.timeouts.retries:
+                if pending.attempts > self.timeouts.retries and self._now() >= give_up_not_before:
                     raise LinkTimeout(
                         f"{self.transport.address}: no answer to {pending.what} after {pending.attempts} attempts"
                     )
@@ -396,8 +401,8 @@ class V3Link:
             if self._pending.get(pending.pid) is pending:
                 del self._pending[pending.pid]
 
-    async def _request(self, message: HostMessage, what: str) -> TaskStatus:
-        return await self._await_sync(await self._send(message, what))
+    async def _request(self, message: HostMessage, what: str, patience: float = 0.0) -> TaskStatus:
+        return await self._await_sync(await self._send(message, what), patience)
 
     # -- task-buffer operations -----------------------------------------------------------------
 
@@ -467,7 +472,7 @@ class V3Link:
                     continue
                 self.stats.polls += 1
                 last_poll = self._now()
-                status = await self._request(Req(tid), f"REQ {tid:02X}")
+                status = await self._request(Req(tid), f"REQ {tid:02X}", patience=deadline - self._now())
                 last_poll = self._now()
                 if status.state.is_final:
                     self._store_result(tid, status.state, status.payload)

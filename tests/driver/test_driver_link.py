@@ -78,3 +78,12 @@ async def test_dropped_connection_is_a_link_error_and_nothing_is_doubled(rig: Ri
     last = await driver.last_document()
     assert last is not None and last.number == status.last_document_number == len(rig.sim.documents) == 3
     assert_matches(rig.sim, last)
+
+
+async def test_a_device_silent_longer_than_the_retransmissions_is_waited_for_within_t5(
+    rig: Rig, driver: AtolDriver
+) -> None:
+    """1.5 s of silence at the close: far beyond 8 resends x 0.1 s, well within the close's T5 (20 s)."""
+    rig.sim.faults.stall_next(1.5, command=0x4A)
+    await _sales(rig, driver, 1)
+    assert driver.link.stats.polls > 0
