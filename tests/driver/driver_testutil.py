@@ -2,13 +2,45 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from kkm_bridge.driver.api import DocumentKind, FiscalDocument
+from kkm_bridge.driver.atol import AtolDriver
+from kkm_bridge.driver.shift_policy import ShiftPolicy
+from kkm_bridge.driver.timeouts import Timeouts
 from kkm_bridge.model.receipt import Item, Operation, Payment, PaymentType, Receipt
 from kkm_bridge.model.tax import NO_VAT, VatRate
-from simulators.atol import Simulator
+from kkm_bridge.transports import open_transport
+from protocols.atol.tax_table import TaxSlot
+from simulators.atol import ManualClock, Simulator
+from simulators.atol.servers import RunningServers
+
+#: A Kazakhstan-style tax table (the simulator and the driver are both given it).
+KZ_TAX_TABLE = {
+    1: TaxSlot(1, "16", Decimal(16)),
+    2: TaxSlot(2, "12", Decimal(12)),
+    3: TaxSlot(3, "0", Decimal(0)),
+    4: TaxSlot(4, "none", None),
+}
+#: Short link timings: a lost frame costs 0.1 s of silence, not the production 0.3 s.
+FAST = Timeouts(sync_reply=0.1, result_poll=0.1, retries=8)
+
+
+@dataclass
+class Rig:
+    sim: Simulator
+    clock: ManualClock
+    servers: RunningServers
+    uri: str
+
+    def driver(self, **options: object) -> AtolDriver:
+        options.setdefault("tax_table", KZ_TAX_TABLE)
+        options.setdefault("timeouts", FAST)
+        options.setdefault("shift_policy", ShiftPolicy())
+        return AtolDriver(open_transport(self.uri), **options)  # type: ignore[arg-type]
+
 
 VAT16 = VatRate(Decimal(16))
 VAT12 = VatRate(Decimal(12))

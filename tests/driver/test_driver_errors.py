@@ -4,7 +4,7 @@ receipt is cancelled on the device, names the failed step, and leaves nothing in
 from __future__ import annotations
 
 import pytest
-from conftest import Rig
+from driver_testutil import Rig
 from driver_testutil import VAT16, receipt
 
 from kkm_bridge.driver import errors as de

@@ -4,7 +4,7 @@ still succeeds exactly once (one document in fiscal memory per operation, matchi
 from __future__ import annotations
 
 import pytest
-from conftest import Rig
+from driver_testutil import Rig
 from driver_testutil import assert_matches, receipt
 
 from kkm_bridge.driver.atol import AtolDriver

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from conftest import Rig
+from driver_testutil import Rig
 from driver_testutil import assert_matches, receipt
 
 from kkm_bridge.driver.api import DocumentKind, FiscalDevice, ShiftState

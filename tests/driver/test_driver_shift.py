@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from conftest import Rig
+from driver_testutil import Rig
 from driver_testutil import assert_matches, receipt
 
 from kkm_bridge.driver.api import DeviceStatus, DocumentKind, ShiftState
