@@ -153,6 +153,8 @@ class AtolDriver:
         self._mode: int | None = None
         self._last_document: int | None = None
         self._shift_opened_at: dict[int, datetime] = {}
+        #: Whether the last `_run` had to resend an ADD (its tasks may have run out of order).
+        self.last_run_tainted = False
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -235,6 +237,8 @@ class AtolDriver:
         partial: list[Any] | None = None,
         *,
         redo_if_reordered: bool = False,
+        retry_reordered: bool = True,
+        window: int | None = None,
     ) -> list[Any]:
         """Run `commands` pipelined (after entering `mode`); decoded replies of `commands`, in order.
 
@@ -246,9 +250,12 @@ class AtolDriver:
           (`PipelineReordered` before a barrier, or a failure in a "tainted" pipeline): a receipt
           left open is cancelled first. `redo_if_reordered` also redoes a *successful* tainted
           pipeline (for reads, where order matters and repeating is harmless).
+        With `retry_reordered=False` nothing is retried for reordering; `self.last_run_tainted`
+        tells the caller (a read that continues the device's cursor must restart from scratch).
+        After a reorder the retry runs one task at a time (`window` 1), which cannot reorder.
         """
         last_error: DriverError | None = None
-        window: int | None = None  # after a reorder: one task at a time, which cannot reorder
+        self.last_run_tainted = False
         for attempt in range(1, MAX_ATTEMPTS + 1):
             prefix = await self._mode_commands(mode, password)
             full = prefix + commands
@@ -259,6 +266,9 @@ class AtolDriver:
                 self._forget_device_state()
                 raise
             except PipelineReordered as reordered:
+                self.last_run_tainted = True
+                if not retry_reordered:
+                    raise LinkTimeout(str(reordered)) from None
                 logger.warning("%s; cancelling and running it again", reordered, extra=self.log_extra)
                 last_error = LinkTimeout(f"the link kept reordering {commands[0].name}")
                 await self._after_reorder(commands)
@@ -269,7 +279,8 @@ class AtolDriver:
                 step = Step(failed.index, command.name, steps[failed.index].command)
                 if failed.index < len(prefix):
                     self._mode = None
-                if failed.tainted and attempt < MAX_ATTEMPTS:
+                self.last_run_tainted = failed.tainted
+                if failed.tainted and retry_reordered and attempt < MAX_ATTEMPTS:
                     logger.warning("%s failed (%s) after a resent frame; running it again", step,
                                    failed.result.state.name, extra=self.log_extra)
                     await self._after_reorder(commands)
@@ -293,6 +304,7 @@ class AtolDriver:
                 raise await self._refine(refusal) from None
             if mode is not None:
                 self._mode = mode
+            self.last_run_tainted = self.link.last_tainted
             if redo_if_reordered and self.link.last_tainted and attempt < MAX_ATTEMPTS:
                 logger.info("frames were resent during %s; reading again", commands[0].name, extra=self.log_extra)
                 window = 1
@@ -438,8 +450,23 @@ class AtolDriver:
     async def _read_tlvs(self, number: int, need: frozenset[int] | None = None) -> tuple[int, list[tuple[int, bytes]]]:
         """(document type, raw TLVs) of stored document `number`, reading TLVs in pipelined batches.
 
-        `need`: stop as soon as these tags have been seen (reading a header only).
+        `need`: stop as soon as these tags have been seen (reading a header only). The device reads
+        with a cursor (`A4 45` opens, each `A4 46` moves on), so a batch whose frames had to be resent
+        (and may have run out of order) restarts the whole read, one task at a time.
         """
+        window: int | None = None
+        for _ in range(MAX_ATTEMPTS):
+            read = await self._read_tlvs_once(number, need, window)
+            if read is not None:
+                return read
+            logger.info("frames were resent while reading document %d; reading it again", number,
+                        extra=self.log_extra)
+            window = 1
+        raise LinkTimeout(f"document {number}: the link kept resending frames")
+
+    async def _read_tlvs_once(
+        self, number: int, need: frozenset[int] | None, window: int | None
+    ) -> tuple[int, list[tuple[int, bytes]]] | None:
         commands = [_Cmd(f"open document {number}", cmd.FnOpenDocument(number))]
         commands += [_Cmd(f"read TLV {i + 1}", cmd.FnReadTlv()) for i in range(TLV_BATCH)]
         doc_type: int | None = None
@@ -447,12 +474,20 @@ class AtolDriver:
         while True:
             partial: list[Any] = []
             try:
-                replies = await self._run(commands, partial=partial, redo_if_reordered=True)
+                replies = await self._run(commands, partial=partial, retry_reordered=False, window=window)
                 finished = False
             except NoMoreData:
+                if self.last_run_tainted:
+                    return None
                 if doc_type is None and not partial:
                     raise  # no such document
                 replies, finished = partial, True
+            except DeviceRefused:
+                if self.last_run_tainted:
+                    return None
+                raise
+            if self.last_run_tainted:
+                return None
             for reply in replies:
                 if isinstance(reply, cmd.FnOpenDocumentReply):
                     data = reply.data
