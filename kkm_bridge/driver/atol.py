@@ -53,6 +53,7 @@ from kkm_bridge.driver.errors import (
     Step,
     refusal_for,
 )
+from kkm_bridge.driver.logctx import with_context
 from kkm_bridge.driver.link_v3 import PipelineFailed, PipelineReordered, PipelineStep, TaskResult, V3Link
 from kkm_bridge.driver.shift_policy import ShiftAction, ShiftPolicy, decide
 from kkm_bridge.driver.timeouts import DEFAULT_TIMEOUTS, Timeouts
@@ -148,7 +149,7 @@ class AtolDriver:
         self.pay_types = dict(pay_types or DEFAULT_PAY_TYPES)
         self.cancel_open_receipt_on_connect = cancel_open_receipt_on_connect
         self.log_extra = dict(log_extra or {})
-        self.link = V3Link(transport, timeouts=timeouts, window=window, log_extra=self.log_extra)
+        self.link = V3Link(transport, timeouts=timeouts, window=window, log_extra=with_context(self.log_extra))
         self._lock = asyncio.Lock()
         self._mode: int | None = None
         self._last_document: int | None = None
@@ -166,7 +167,7 @@ class AtolDriver:
             self._last_document = None
             state = await self._state()
             if state.receipt_state and self.cancel_open_receipt_on_connect:
-                logger.warning("cancelling a receipt left open on the device", extra=self.log_extra)
+                logger.warning("cancelling a receipt left open on the device", extra=with_context(self.log_extra))
                 await self._cancel_unlocked()
 
     async def close(self) -> None:
@@ -269,7 +270,7 @@ class AtolDriver:
                 self.last_run_tainted = True
                 if not retry_reordered:
                     raise LinkTimeout(str(reordered)) from None
-                logger.warning("%s; cancelling and running it again", reordered, extra=self.log_extra)
+                logger.warning("%s; cancelling and running it again", reordered, extra=with_context(self.log_extra))
                 last_error = LinkTimeout(f"the link kept reordering {commands[0].name}")
                 await self._after_reorder(commands)
                 window = 1
@@ -282,7 +283,7 @@ class AtolDriver:
                 self.last_run_tainted = failed.tainted
                 if failed.tainted and retry_reordered and attempt < MAX_ATTEMPTS:
                     logger.warning("%s failed (%s) after a resent frame; running it again", step,
-                                   failed.result.state.name, extra=self.log_extra)
+                                   failed.result.state.name, extra=with_context(self.log_extra))
                     await self._after_reorder(commands)
                     window = 1
                     continue
@@ -306,7 +307,7 @@ class AtolDriver:
                 self._mode = mode
             self.last_run_tainted = self.link.last_tainted
             if redo_if_reordered and self.link.last_tainted and attempt < MAX_ATTEMPTS:
-                logger.info("frames were resent during %s; reading again", commands[0].name, extra=self.log_extra)
+                logger.info("frames were resent during %s; reading again", commands[0].name, extra=with_context(self.log_extra))
                 window = 1
                 continue
             replies = [self._decode(c.request, r, Step(i, c.name, s.command)) for i, (c, r, s) in
@@ -460,7 +461,7 @@ class AtolDriver:
             if read is not None:
                 return read
             logger.info("frames were resent while reading document %d; reading it again", number,
-                        extra=self.log_extra)
+                        extra=with_context(self.log_extra))
             window = 1
         raise LinkTimeout(f"document {number}: the link kept resending frames")
 
@@ -625,11 +626,11 @@ class AtolDriver:
         if decision.action is ShiftAction.REFUSE:
             raise ShiftPolicyRefused(decision.reason)
         if decision.action is ShiftAction.CLOSE_AND_OPEN:
-            logger.info("shift %d expired: closing it", status.shift_number, extra=self.log_extra)
+            logger.info("shift %d expired: closing it", status.shift_number, extra=with_context(self.log_extra))
             closed = await self._close_shift()
         if decision.action in (ShiftAction.OPEN, ShiftAction.CLOSE_AND_OPEN):
             opened = await self._open_shift()
-            logger.info("opened shift %s", opened.shift_number, extra=self.log_extra)
+            logger.info("opened shift %s", opened.shift_number, extra=with_context(self.log_extra))
         return closed, opened
 
     # -- receipts -------------------------------------------------------------------------------
@@ -730,12 +731,12 @@ class AtolDriver:
     async def _cancel_after_failure(self, refusal: DeviceRefused) -> None:
         try:
             await self._cancel_unlocked()
-            logger.info("receipt cancelled after %s", refusal, extra=self.log_extra)
+            logger.info("receipt cancelled after %s", refusal, extra=with_context(self.log_extra))
         except DeviceRefused as exc:
-            logger.warning("cancel after failure refused: %s", exc, extra=self.log_extra)
+            logger.warning("cancel after failure refused: %s", exc, extra=with_context(self.log_extra))
             refusal.detail = (refusal.detail + "; " if refusal.detail else "") + f"cancel refused: {exc.name}"
         except LinkError as exc:
-            logger.warning("cancel after failure failed: %s", exc, extra=self.log_extra)
+            logger.warning("cancel after failure failed: %s", exc, extra=with_context(self.log_extra))
             refusal.detail = (refusal.detail + "; " if refusal.detail else "") + "cancel not confirmed"
 
     async def cancel_receipt(self) -> None:

@@ -46,6 +46,7 @@ from protocols.atol.v3_buffer import (
 from protocols.errors import ProtocolError
 
 from kkm_bridge.driver.errors import DeviceUnreachable, LinkTimeout, ProtocolFailure, TaskLost
+from kkm_bridge.driver.logctx import with_context
 from kkm_bridge.driver.timeouts import DEFAULT_TIMEOUTS, Timeouts
 from kkm_bridge.transports import Transport, TransportError, deadline_in
 
@@ -244,7 +245,7 @@ class V3Link:
         except TransportError as exc:
             self._fail_all(DeviceUnreachable(f"{self.transport.address}: {exc}"), cause=exc)
         except Exception as exc:  # a bug must not leave callers waiting forever
-            logger.exception("v3 reader crashed", extra=self.log_extra)
+            logger.exception("v3 reader crashed", extra=with_context(self.log_extra))
             self._fail_all(ProtocolFailure(f"reader failed: {exc!r}"), cause=exc)
 
     def _fail_all(self, error: Exception, cause: BaseException | None = None) -> None:
@@ -270,25 +271,25 @@ class V3Link:
             self.stats.resend_requests_in += 1
             pending = self._pending.get(pid)
             if pending is not None:
-                logger.debug("device asks to resend packet %02X", pid, extra=self.log_extra)
+                logger.debug("device asks to resend packet %02X", pid, extra=with_context(self.log_extra))
                 pending.attempts += 1  # the device lost the first copy: it may now run out of order
                 await self._write(pending.frame)
             return
         try:
             status = decode_device(event.data)
         except ProtocolError as exc:
-            logger.warning("undecodable status in packet %02X: %s", pid, exc, extra=self.log_extra)
+            logger.warning("undecodable status in packet %02X: %s", pid, exc, extra=with_context(self.log_extra))
             return
         if pid == ASYNC_PACKET_ID:
-            logger.debug("async %s for task %s", status.state.name, status.tid, extra=self.log_extra)
+            logger.debug("async %s for task %s", status.state.name, status.tid, extra=with_context(self.log_extra))
             if status.tid is not None and status.state.has_tid:
                 self._store_result(status.tid, status.state, status.payload)
             return
         pending = self._pending.get(pid)
         if pending is None or pending.future.done():
-            logger.debug("late or duplicate answer for packet %02X ignored", pid, extra=self.log_extra)
+            logger.debug("late or duplicate answer for packet %02X ignored", pid, extra=with_context(self.log_extra))
             return
-        logger.debug("packet %02X (%s): %s", pid, pending.what, status.state.name, extra=self.log_extra)
+        logger.debug("packet %02X (%s): %s", pid, pending.what, status.state.name, extra=with_context(self.log_extra))
         pending.future.set_result(status)
 
     async def _on_corrupt(self, error: FrameError) -> None:
@@ -395,7 +396,7 @@ class V3Link:
                 pending.attempts += 1
                 pending.sent_at = self._now()
                 self.stats.retransmits += 1
-                logger.debug("retransmitting %s (packet %02X)", pending.what, pending.pid, extra=self.log_extra)
+                logger.debug("retransmitting %s (packet %02X)", pending.what, pending.pid, extra=with_context(self.log_extra))
                 await self._write(pending.frame)
         finally:
             if self._pending.get(pending.pid) is pending:
@@ -564,7 +565,7 @@ class V3Link:
                         raise LinkTimeout(f"{self.transport.address}: task buffer stays full")
                     if not self._live_tids:
                         await asyncio.sleep(self.timeouts.result_poll * overflows)
-                    logger.info("task buffer full: pipeline window now %d", window, extra=self.log_extra)
+                    logger.info("task buffer full: pipeline window now %d", window, extra=with_context(self.log_extra))
                     continue
                 result = await self.wait_result(head.tid, steps[head.index].timeout)
                 inflight.popleft()

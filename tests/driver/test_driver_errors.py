@@ -209,3 +209,17 @@ async def test_unsupported_receipts_are_refused_before_sending(rig: Rig, driver:
     with pytest.raises(de.ReceiptNotSupported):
         await driver.fiscalize(bad_name)
     assert rig.sim.documents == []
+
+
+async def test_log_records_carry_the_callers_context(
+    rig: Rig, driver: AtolDriver, caplog: pytest.LogCaptureFixture
+) -> None:
+    from kkm_bridge.driver.logctx import log_context
+
+    await driver.open_shift()
+    caplog.set_level("INFO", logger="kkm_bridge.driver")
+    with log_context(job_id="job-42", device="kkm1"):
+        await _expect(de.PaymentLessThanTotal, et.PAYMENT_LESS,
+                      driver.fiscalize(receipt(payments=(Payment(PaymentType.CASH, 1),))))
+    records = [r for r in caplog.records if "cancelled" in r.getMessage()]
+    assert records and all(getattr(r, "job_id") == "job-42" and getattr(r, "device") == "kkm1" for r in records)
