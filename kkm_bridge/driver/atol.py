@@ -53,8 +53,8 @@ from kkm_bridge.driver.errors import (
     Step,
     refusal_for,
 )
-from kkm_bridge.driver.logctx import with_context
 from kkm_bridge.driver.link_v3 import PipelineFailed, PipelineReordered, PipelineStep, TaskResult, V3Link
+from kkm_bridge.driver.logctx import with_context
 from kkm_bridge.driver.shift_policy import ShiftAction, ShiftPolicy, decide
 from kkm_bridge.driver.timeouts import DEFAULT_TIMEOUTS, Timeouts
 from kkm_bridge.model.money import vat_included
@@ -149,13 +149,16 @@ class AtolDriver:
         self.pay_types = dict(pay_types or DEFAULT_PAY_TYPES)
         self.cancel_open_receipt_on_connect = cancel_open_receipt_on_connect
         self.log_extra = dict(log_extra or {})
-        self.link = V3Link(transport, timeouts=timeouts, window=window, log_extra=with_context(self.log_extra))
+        self.link = V3Link(transport, timeouts=timeouts, window=window, log_extra=self._ctx())
         self._lock = asyncio.Lock()
         self._mode: int | None = None
         self._last_document: int | None = None
         self._shift_opened_at: dict[int, datetime] = {}
         #: Whether the last `_run` had to resend an ADD (its tasks may have run out of order).
         self.last_run_tainted = False
+
+    def _ctx(self) -> dict[str, Any]:
+        return with_context(self.log_extra)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -167,7 +170,7 @@ class AtolDriver:
             self._last_document = None
             state = await self._state()
             if state.receipt_state and self.cancel_open_receipt_on_connect:
-                logger.warning("cancelling a receipt left open on the device", extra=with_context(self.log_extra))
+                logger.warning("cancelling a receipt left open on the device", extra=self._ctx())
                 await self._cancel_unlocked()
 
     async def close(self) -> None:
@@ -270,7 +273,7 @@ class AtolDriver:
                 self.last_run_tainted = True
                 if not retry_reordered:
                     raise LinkTimeout(str(reordered)) from None
-                logger.warning("%s; cancelling and running it again", reordered, extra=with_context(self.log_extra))
+                logger.warning("%s; cancelling and running it again", reordered, extra=self._ctx())
                 last_error = LinkTimeout(f"the link kept reordering {commands[0].name}")
                 await self._after_reorder(commands)
                 window = 1
@@ -283,7 +286,7 @@ class AtolDriver:
                 self.last_run_tainted = failed.tainted
                 if failed.tainted and retry_reordered and attempt < MAX_ATTEMPTS:
                     logger.warning("%s failed (%s) after a resent frame; running it again", step,
-                                   failed.result.state.name, extra=with_context(self.log_extra))
+                                   failed.result.state.name, extra=self._ctx())
                     await self._after_reorder(commands)
                     window = 1
                     continue
@@ -307,7 +310,7 @@ class AtolDriver:
                 self._mode = mode
             self.last_run_tainted = self.link.last_tainted
             if redo_if_reordered and self.link.last_tainted and attempt < MAX_ATTEMPTS:
-                logger.info("frames were resent during %s; reading again", commands[0].name, extra=with_context(self.log_extra))
+                logger.info("frames were resent during %s; reading again", commands[0].name, extra=self._ctx())
                 window = 1
                 continue
             replies = [self._decode(c.request, r, Step(i, c.name, s.command)) for i, (c, r, s) in
@@ -461,7 +464,7 @@ class AtolDriver:
             if read is not None:
                 return read
             logger.info("frames were resent while reading document %d; reading it again", number,
-                        extra=with_context(self.log_extra))
+                        extra=self._ctx())
             window = 1
         raise LinkTimeout(f"document {number}: the link kept resending frames")
 
@@ -616,7 +619,9 @@ class AtolDriver:
         async with self._lock:
             await self._run([_Cmd("X report", cmd.XReport(cmd.ReportType.DAILY))], cmd.Mode.REPORT_X)
 
-    async def _apply_shift_policy(self, *, force_expired: bool = False) -> tuple[FiscalDocument | None, FiscalDocument | None]:
+    async def _apply_shift_policy(
+        self, *, force_expired: bool = False
+    ) -> tuple[FiscalDocument | None, FiscalDocument | None]:
         """Carry out the shift policy; returns (shift-close document, shift-open document)."""
         status = await self._status()
         if force_expired and status.shift_state is not ShiftState.CLOSED:
@@ -626,11 +631,11 @@ class AtolDriver:
         if decision.action is ShiftAction.REFUSE:
             raise ShiftPolicyRefused(decision.reason)
         if decision.action is ShiftAction.CLOSE_AND_OPEN:
-            logger.info("shift %d expired: closing it", status.shift_number, extra=with_context(self.log_extra))
+            logger.info("shift %d expired: closing it", status.shift_number, extra=self._ctx())
             closed = await self._close_shift()
         if decision.action in (ShiftAction.OPEN, ShiftAction.CLOSE_AND_OPEN):
             opened = await self._open_shift()
-            logger.info("opened shift %s", opened.shift_number, extra=with_context(self.log_extra))
+            logger.info("opened shift %s", opened.shift_number, extra=self._ctx())
         return closed, opened
 
     # -- receipts -------------------------------------------------------------------------------
@@ -673,10 +678,12 @@ class AtolDriver:
             ))
         *first, last = receipt.payments
         for number, payment in enumerate(first, 1):
-            commands.append(_Cmd(f"payment {number} {payment.type}", cmd.Payment(0, self._pay_type(payment.type), payment.amount)))
+            request = cmd.Payment(0, self._pay_type(payment.type), payment.amount)
+            commands.append(_Cmd(f"payment {number} {payment.type}", request))
         # The last payment closes the receipt with its own amount: a shortfall is the device's
         # PAYMENT_LESS, never silently covered in cash (amount 0 would mean "exactly the total").
-        commands.append(_Cmd("close receipt", cmd.CloseReceipt(0, self._pay_type(last.type), last.amount), barrier=True))
+        close = cmd.CloseReceipt(0, self._pay_type(last.type), last.amount)
+        commands.append(_Cmd("close receipt", close, barrier=True))
         return commands
 
     def _pay_type(self, payment_type: PaymentType) -> int:
@@ -731,12 +738,12 @@ class AtolDriver:
     async def _cancel_after_failure(self, refusal: DeviceRefused) -> None:
         try:
             await self._cancel_unlocked()
-            logger.info("receipt cancelled after %s", refusal, extra=with_context(self.log_extra))
+            logger.info("receipt cancelled after %s", refusal, extra=self._ctx())
         except DeviceRefused as exc:
-            logger.warning("cancel after failure refused: %s", exc, extra=with_context(self.log_extra))
+            logger.warning("cancel after failure refused: %s", exc, extra=self._ctx())
             refusal.detail = (refusal.detail + "; " if refusal.detail else "") + f"cancel refused: {exc.name}"
         except LinkError as exc:
-            logger.warning("cancel after failure failed: %s", exc, extra=with_context(self.log_extra))
+            logger.warning("cancel after failure failed: %s", exc, extra=self._ctx())
             refusal.detail = (refusal.detail + "; " if refusal.detail else "") + "cancel not confirmed"
 
     async def cancel_receipt(self) -> None:

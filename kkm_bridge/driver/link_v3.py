@@ -190,6 +190,9 @@ class V3Link:
         #: Whether the last `run_pipeline` had to resend an ADD (its order is then not guaranteed).
         self.last_tainted = False
 
+    def _ctx(self) -> dict[str, Any]:
+        return with_context(self.log_extra)
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     @property
@@ -245,7 +248,7 @@ class V3Link:
         except TransportError as exc:
             self._fail_all(DeviceUnreachable(f"{self.transport.address}: {exc}"), cause=exc)
         except Exception as exc:  # a bug must not leave callers waiting forever
-            logger.exception("v3 reader crashed", extra=with_context(self.log_extra))
+            logger.exception("v3 reader crashed", extra=self._ctx())
             self._fail_all(ProtocolFailure(f"reader failed: {exc!r}"), cause=exc)
 
     def _fail_all(self, error: Exception, cause: BaseException | None = None) -> None:
@@ -271,25 +274,25 @@ class V3Link:
             self.stats.resend_requests_in += 1
             pending = self._pending.get(pid)
             if pending is not None:
-                logger.debug("device asks to resend packet %02X", pid, extra=with_context(self.log_extra))
+                logger.debug("device asks to resend packet %02X", pid, extra=self._ctx())
                 pending.attempts += 1  # the device lost the first copy: it may now run out of order
                 await self._write(pending.frame)
             return
         try:
             status = decode_device(event.data)
         except ProtocolError as exc:
-            logger.warning("undecodable status in packet %02X: %s", pid, exc, extra=with_context(self.log_extra))
+            logger.warning("undecodable status in packet %02X: %s", pid, exc, extra=self._ctx())
             return
         if pid == ASYNC_PACKET_ID:
-            logger.debug("async %s for task %s", status.state.name, status.tid, extra=with_context(self.log_extra))
+            logger.debug("async %s for task %s", status.state.name, status.tid, extra=self._ctx())
             if status.tid is not None and status.state.has_tid:
                 self._store_result(status.tid, status.state, status.payload)
             return
         pending = self._pending.get(pid)
         if pending is None or pending.future.done():
-            logger.debug("late or duplicate answer for packet %02X ignored", pid, extra=with_context(self.log_extra))
+            logger.debug("late or duplicate answer for packet %02X ignored", pid, extra=self._ctx())
             return
-        logger.debug("packet %02X (%s): %s", pid, pending.what, status.state.name, extra=with_context(self.log_extra))
+        logger.debug("packet %02X (%s): %s", pid, pending.what, status.state.name, extra=self._ctx())
         pending.future.set_result(status)
 
     async def _on_corrupt(self, error: FrameError) -> None:
@@ -396,7 +399,7 @@ class V3Link:
                 pending.attempts += 1
                 pending.sent_at = self._now()
                 self.stats.retransmits += 1
-                logger.debug("retransmitting %s (packet %02X)", pending.what, pending.pid, extra=with_context(self.log_extra))
+                logger.debug("retransmitting %s (packet %02X)", pending.what, pending.pid, extra=self._ctx())
                 await self._write(pending.frame)
         finally:
             if self._pending.get(pending.pid) is pending:
@@ -565,7 +568,7 @@ class V3Link:
                         raise LinkTimeout(f"{self.transport.address}: task buffer stays full")
                     if not self._live_tids:
                         await asyncio.sleep(self.timeouts.result_poll * overflows)
-                    logger.info("task buffer full: pipeline window now %d", window, extra=with_context(self.log_extra))
+                    logger.info("task buffer full: pipeline window now %d", window, extra=self._ctx())
                     continue
                 result = await self.wait_result(head.tid, steps[head.index].timeout)
                 inflight.popleft()
