@@ -87,3 +87,25 @@ async def test_a_device_silent_longer_than_the_retransmissions_is_waited_for_wit
     rig.sim.faults.stall_next(1.5, command=0x4A)
     await _sales(rig, driver, 1)
     assert driver.link.stats.polls > 0
+
+
+@pytest.mark.parametrize(
+    ("point", "committed"),
+    [("before_close_receipt_commit", False), ("after_close_receipt_before_reply", True), ("mid_close_receipt_reply", True)],
+)
+async def test_power_cut_at_the_close_is_a_link_error_and_the_device_tells_the_truth(
+    rig: Rig, driver: AtolDriver, point: str, committed: bool
+) -> None:
+    """The driver cannot know whether the receipt was committed: it raises a LinkError (TaskLost or
+    timeout), never a refusal, and afterwards the device's status and last document say what happened
+    - which is what the workers' exactly-once recovery decides from."""
+    await _sales(rig, driver, 1)
+    rig.sim.faults.power_cut(point)
+    with pytest.raises(LinkError):
+        await driver.fiscalize(receipt())
+    status = await driver.status()
+    assert not status.receipt_open
+    assert status.last_document_number == len(rig.sim.documents) == (3 if committed else 2)
+    last = await driver.last_document()
+    assert last is not None
+    assert_matches(rig.sim, last)

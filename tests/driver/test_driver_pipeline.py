@@ -71,3 +71,25 @@ async def test_a_receipt_is_queued_before_its_results_are_taken() -> None:
     assert all(k == 0xC1 for k in kinds[open_at:open_at + 9])  # open + 8 items back to back
     assert first_ack > open_at + 8
     assert close_at > first_ack  # the close waits for every result (barrier)
+
+
+async def test_connect_aborts_tasks_left_in_the_buffer() -> None:
+    from protocols.atol import commands as cmd
+    from simulators.atol.testing import HostCodec
+
+    sim = Simulator(DeviceConfig(sign_key_seed=5), clock=ManualClock(), tax_table=KZ_TAX_TABLE)
+    codec = HostCodec()
+    frame, _, _ = codec.add_frame(cmd.DeviceState())  # a previous session's task, never ACKed
+    sim.feed(frame)
+    assert sim.task_buffer.tasks
+    register_simulator("abort", sim)
+    try:
+        driver = await open_device("sim://abort", tax_table=KZ_TAX_TABLE, timeouts=FAST)
+        try:
+            assert not sim.task_buffer.tasks
+            await driver.status()
+            assert not sim.task_buffer.tasks  # every result taken is ACKed
+        finally:
+            await driver.close()
+    finally:
+        unregister_simulator("abort")
