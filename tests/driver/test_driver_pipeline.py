@@ -93,3 +93,24 @@ async def test_connect_aborts_tasks_left_in_the_buffer() -> None:
             await driver.close()
     finally:
         unregister_simulator("abort")
+
+
+async def test_busy_device_queues_the_pipeline() -> None:
+    """A device that stays busy while it executes (REQ answers A2, later ADDs wait as A1)."""
+    from simulators.atol import WireTiming
+
+    sim = Simulator(DeviceConfig(sign_key_seed=5), clock=ManualClock(), tax_table=KZ_TAX_TABLE,
+                    timing=WireTiming(command_seconds=0.005, busy_device=True))
+    register_simulator("busy", sim)
+    try:
+        driver = await open_device("sim://busy", tax_table=KZ_TAX_TABLE, timeouts=FAST)
+        try:
+            for _ in range(2):
+                sale = receipt()
+                result = await driver.fiscalize(sale)
+                assert_matches(sim, result.document, total=sale.total)
+        finally:
+            await driver.close()
+    finally:
+        unregister_simulator("busy")
+    assert [d.kind for d in sim.documents] == ["shift_open", "receipt", "receipt"]
