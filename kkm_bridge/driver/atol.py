@@ -98,7 +98,9 @@ DEFAULT_PAY_TYPES: dict[PaymentType, int] = {
     PaymentType.MOBILE: cmd.PayType.ELECTRONIC,
 }
 NAME_BYTES = 64
-TLV_BATCH = 16
+TLV_BATCH = 32
+#: First batch, sent with A4 45 before its size hint is known: enough for a small document.
+FIRST_TLV_BATCH = 12
 SHIFT_SCAN_LIMIT = 64
 #: Runs of one command list when the link forces a retry (see `_run`).
 MAX_ATTEMPTS = 4
@@ -424,7 +426,7 @@ class AtolDriver:
     async def _find_last_document(self) -> int:
         """The highest stored document number: follow the cache, else gallop then bisect with A4 45."""
         known = self._last_document
-        if known is not None and (known == 0 or await self._document_exists(known)):
+        if known is not None:  # documents never disappear; connect() drops the cache
             number = known
             while await self._document_exists(number + 1):
                 number += 1
@@ -472,8 +474,9 @@ class AtolDriver:
         self, number: int, need: frozenset[int] | None, window: int | None
     ) -> tuple[int, list[tuple[int, bytes]]] | None:
         commands = [_Cmd(f"open document {number}", cmd.FnOpenDocument(number))]
-        commands += [_Cmd(f"read TLV {i + 1}", cmd.FnReadTlv()) for i in range(TLV_BATCH)]
+        commands += [_Cmd(f"read TLV {i + 1}", cmd.FnReadTlv()) for i in range(FIRST_TLV_BATCH)]
         doc_type: int | None = None
+        size_hint: int | None = None  # TLV bytes of the document, when A4 45 says (simulator layout)
         records: list[tuple[int, bytes]] = []
         while True:
             partial: list[Any] = []
@@ -496,11 +499,21 @@ class AtolDriver:
                 if isinstance(reply, cmd.FnOpenDocumentReply):
                     data = reply.data
                     doc_type = int.from_bytes(data[:2], "little") if len(data) >= 2 else 0
+                    size_hint = int.from_bytes(data[2:4], "little") if len(data) >= 4 else None
                 else:
                     records.append((reply.tag, reply.value))
+            consumed = sum(4 + len(value) for _, value in records)
+            if size_hint is not None and consumed >= size_hint:
+                finished = True  # everything read: no need to run into "no more data"
             if finished or (need is not None and need <= {tag for tag, _ in records}):
                 return doc_type or 0, records
-            commands = [_Cmd(f"read TLV {len(records) + i + 1}", cmd.FnReadTlv()) for i in range(TLV_BATCH)]
+            batch = TLV_BATCH
+            if size_hint is not None and records:
+                # Read about as many records as the remaining bytes suggest (average so far), so the
+                # last batch does not overshoot by many commands.
+                average = consumed / len(records)
+                batch = max(1, min(TLV_BATCH, -(-(size_hint - consumed) // max(1, int(average))) + 1))
+            commands = [_Cmd(f"read TLV {len(records) + i + 1}", cmd.FnReadTlv()) for i in range(batch)]
 
     async def _read_document(self, number: int) -> FiscalDocument:
         doc_type, records = await self._read_tlvs(number)
