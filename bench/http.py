@@ -12,8 +12,9 @@ a request". The ratio says what everything else costs (auth, validation, the dev
 journal's several transactions per job).
 
 Memory: the daemon's RSS (``/proc/PID/status``) after 1,000 and after 10,000 receipts. The embedded simulator
-lives in the daemon process and keeps every fiscal document it printed in RAM, as a device's fiscal memory
-does, so part of the growth is the simulator's.
+lives in the daemon process and keeps every document it printed in RAM (fiscal memory and the printed tape),
+so the same measurement is repeated with the simulator in its own process (``kkm-bridge simulate --tcp``):
+that second figure is what the daemon itself holds on to.
 
 Run: ``python bench/http.py`` (full: 10,000 receipts) or ``python bench/http.py --quick`` (a few hundred,
 for a smoke check). Prints a table, then one JSON object on the last line.
@@ -60,6 +61,9 @@ BODY = {
     "client": {"bin_iin": "Not specified"},
 }
 PAYLOAD = json.dumps(BODY).encode()
+#: The same sale for the simulator process, which is programmed with its default (20/10/0/none) tax table.
+PAYLOAD_TCP = json.dumps({**BODY, "items": [{**item, "vat_rate": 10 if item["vat_rate"] == 16 else item["vat_rate"]}
+                                             for item in BODY["items"]]}).encode()
 
 BASELINE_SERVER = textwrap.dedent(
     """
@@ -108,7 +112,33 @@ def _start(args: list[str]) -> tuple[subprocess.Popen[str], str]:
             return process, line.split("listening on ", 1)[1].strip()
 
 
-def start_daemon(directory: Path) -> tuple[subprocess.Popen[str], str]:
+EMBEDDED = """
+    [[devices]]
+    id = "sim1"
+    uri = "sim://bench"
+    fiscal_id = "FL2026000001"
+    [devices.simulator]
+    state = ""
+"""
+
+
+def tcp_device(address: str) -> str:
+    """A cashbox on a simulator process (``kkm-bridge simulate --tcp``), programmed with its default tax table."""
+    return f"""
+    [[devices]]
+    id = "tcp1"
+    uri = "tcp://{address}"
+    fiscal_id = "FL2026000002"
+    [devices.tax_table]
+    1 = "20"
+    2 = "10"
+    3 = "0"
+    4 = "none"
+"""
+
+
+def start_daemon(directory: Path, device: str) -> tuple[subprocess.Popen[str], str]:
+    directory.mkdir(parents=True, exist_ok=True)
     config = directory / "bench.toml"
     config.write_text(textwrap.dedent(f"""
         listen = "127.0.0.1:0"
@@ -120,13 +150,7 @@ def start_daemon(directory: Path) -> tuple[subprocess.Popen[str], str]:
         queue_size = 1000
         rate_per_second = 1000000
         burst = 1000000
-        [[devices]]
-        id = "sim1"
-        uri = "sim://bench"
-        fiscal_id = "FL2026000001"
-        [devices.simulator]
-        state = ""
-    """))
+    """) + textwrap.dedent(device))
     return _start([sys.executable, "-m", "kkm_bridge", "serve", "--config", str(config), "--log-level", "warning"])
 
 
@@ -138,7 +162,7 @@ def rss_mb(pid: int) -> float:
 
 
 async def load(session: aiohttp.ClientSession, url: str, headers: dict[str, str], count: int,
-               concurrency: int) -> tuple[float, list[float]]:
+               concurrency: int, payload: bytes = PAYLOAD) -> tuple[float, list[float]]:
     """``count`` sales from ``concurrency`` clients; (receipts per second, latencies in ms)."""
     latencies: list[float] = []
     remaining = [count]
@@ -147,7 +171,7 @@ async def load(session: aiohttp.ClientSession, url: str, headers: dict[str, str]
         while remaining[0] > 0:
             remaining[0] -= 1
             started = time.perf_counter()
-            async with session.post(url, data=PAYLOAD, headers=headers) as response:
+            async with session.post(url, data=payload, headers=headers) as response:
                 body = await response.read()
                 if response.status != 200:
                     raise RuntimeError(f"HTTP {response.status}: {body[:300]!r}")
@@ -163,17 +187,34 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+async def login(session: aiohttp.ClientSession, url: str) -> dict[str, str]:
+    async with session.post(f"{url}/api/v1/auth/login", headers={"Authorization": f"ApiKey {KEY}"}) as response:
+        token = (await response.json())["access_token"]
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+async def rss_points(session: aiohttp.ClientSession, url: str, headers: dict[str, str], pid: int, sold: int,
+                     total: int, payload: bytes = PAYLOAD) -> dict[str, float]:
+    """Sell (concurrency 8) up to ``total // 10`` and ``total`` receipts; the daemon's RSS at each point."""
+    memory: dict[str, float] = {}
+    for point in (total // 10, total):
+        if sold < point:
+            await load(session, f"{url}/api/v1/check/sell", headers, point - sold, 8, payload)
+            sold = point
+        memory[str(point)] = round(rss_mb(pid), 1)
+    return memory
+
+
 async def run(per_level: int, total: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="kkm-bench-") as tmp:
         directory = Path(tmp)
-        daemon, daemon_url = start_daemon(directory)
+        daemon, daemon_url = start_daemon(directory / "embedded", EMBEDDED)
         baseline, baseline_url = _start([sys.executable, "-c", BASELINE_SERVER, str(directory / "baseline.sqlite3")])
+        processes = [daemon, baseline]
         try:
             connector = aiohttp.TCPConnector(limit=0)
             async with aiohttp.ClientSession(connector=connector) as session:
-                async with session.post(f"{daemon_url}/api/v1/auth/login", headers={"Authorization": f"ApiKey {KEY}"}) as r:
-                    token = (await r.json())["access_token"]
-                headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+                headers = await login(session, daemon_url)
                 plain = {"Content-Type": "application/json"}
                 await load(session, f"{daemon_url}/api/v1/check/sell", headers, 20, 1)  # warm up, open the shift
                 await load(session, f"{baseline_url}/api/v1/check/sell", plain, 20, 1)
@@ -192,18 +233,39 @@ async def run(per_level: int, total: int) -> dict[str, Any]:
                         "baseline_per_s": round(base_rate, 1),
                         "ratio": round(rate / base_rate, 3),
                     }
-                memory: dict[str, float] = {}
-                for point in (total // 10, total):
-                    if sold < point:
-                        await load(session, f"{daemon_url}/api/v1/check/sell", headers, point - sold, 8)
-                        sold = point
-                    memory[str(point)] = round(rss_mb(daemon.pid), 1)
-                results["rss_mb"] = memory
+                results["rss_mb"] = await rss_points(session, daemon_url, headers, daemon.pid, sold, total)
+                for process in (daemon, baseline):
+                    process.terminate()
+                    process.wait(60)
+
+                # The same growth measurement with the simulator in its own process (TCP): what the daemon
+                # itself keeps, without the simulator's fiscal memory and printed tape in its address space.
+                simulator, address = _start_simulator()
+                processes.append(simulator)
+                alone, alone_url = start_daemon(directory / "tcp", tcp_device(address))
+                processes.append(alone)
+                headers = await login(session, alone_url)
+                results["rss_mb_simulator_apart"] = await rss_points(
+                    session, alone_url, headers, alone.pid, 0, total, PAYLOAD_TCP)
                 return results
         finally:
-            for process in (daemon, baseline):
-                process.terminate()
-                process.wait(60)
+            for process in processes:
+                if process.poll() is None:
+                    process.terminate()
+                    process.wait(60)
+
+
+def _start_simulator() -> tuple[subprocess.Popen[str], str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    process = subprocess.Popen([sys.executable, "-m", "kkm_bridge", "simulate", "--tcp", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
+    assert process.stdout is not None
+    while True:
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"simulator exited with {process.wait()}")
+        if line.startswith("tcp: "):
+            return process, line.split("tcp: ", 1)[1].strip()
 
 
 def main() -> None:
@@ -220,9 +282,11 @@ def main() -> None:
         row = results[f"c{concurrency}"]
         print(f"{concurrency:>11} {row['receipts_per_s']:>11.1f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "
               f"{row['baseline_per_s']:>11.1f} {row['ratio']:>7.3f}")
-    points = list(results["rss_mb"].items())
-    print("daemon RSS: " + ", ".join(f"{mb:.1f} MB after {int(n):,} receipts" for n, mb in points)
-          + f" (growth {points[-1][1] - points[0][1]:.1f} MB)")
+    for key, label in (("rss_mb", "daemon RSS, embedded simulator"),
+                       ("rss_mb_simulator_apart", "daemon RSS, simulator in its own process")):
+        points = list(results[key].items())
+        print(f"{label}: " + ", ".join(f"{mb:.1f} MB after {int(n):,} receipts" for n, mb in points)
+              + f" (growth {points[-1][1] - points[0][1]:.1f} MB)")
     print("targets: >= 200 receipts/s at concurrency 8; RSS growth < 20 MB")
     print(json.dumps(results))
 
