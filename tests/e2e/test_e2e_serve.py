@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -54,3 +55,18 @@ def test_serve_without_config(tmp_path: Path) -> None:
                           timeout=60, check=True)
     documents = json.loads(dump.stdout)["documents"]
     assert [d["fiscal_sign"] for d in documents if d["kind"] == "receipt"] == [sold["fiscal_sign"]]
+
+
+def test_hash_key_prints_the_sha256_for_the_config() -> None:
+    out = subprocess.run([sys.executable, "-m", "kkm_bridge", "serve", "--hash-key"], input="my-key\n",
+                         capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=60, check=True)
+    assert out.stdout.strip() == hashlib.sha256(b"my-key").hexdigest()
+    assert "my-key" not in out.stdout
+
+
+def test_bad_config_is_reported_with_its_path(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[limits]\nqueue_size = 0\n', encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "kkm_bridge", "serve", "--config", str(config)],
+                         capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=60)
+    assert out.returncode == 2 and "/limits/queue_size" in out.stderr

@@ -108,3 +108,15 @@ def test_development_key_file_is_private_and_stable(tmp_path: Path) -> None:
     assert len(key) >= 40 and config.api_keys[-1].sha256 == hash_key(key)
     again, same = ensure_dev_key(default_config(tmp_path))
     assert same == path and again.api_keys[-1].sha256 == hash_key(key)
+
+
+def test_json_log_lines_carry_extras() -> None:
+    import json
+    import logging
+
+    from kkm_bridge.daemon import JsonLogFormatter
+
+    record = logging.LogRecord("kkm_bridge.http", logging.INFO, __file__, 1, "sold %s", ("x",), None)
+    record.check_id = "CHK1"
+    line = json.loads(JsonLogFormatter().format(record))
+    assert line["msg"] == "sold x" and line["check_id"] == "CHK1" and line["level"] == "info"
