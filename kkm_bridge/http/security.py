@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from kkm_bridge.config import is_loopback_host
 
@@ -87,7 +88,7 @@ def _origin_allowed(origin: str, allowed: frozenset[str]) -> bool:
 
 def middlewares(
     *, allowed_origins: frozenset[str], limiter: RateLimiter | None
-) -> list[Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]]:
+) -> list[Middleware]:
     @web.middleware
     async def envelope(request: web.Request, handler: Handler) -> web.StreamResponse:
         """Every error leaves as the JSON envelope; one structured access-log line per request."""
