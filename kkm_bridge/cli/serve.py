@@ -3,7 +3,8 @@
     kkm-bridge serve                              # demo cashbox on the embedded simulator, 127.0.0.1:8080
     kkm-bridge serve --config /etc/kkm-bridge/config.toml
     kkm-bridge serve --listen 127.0.0.1:9000 --state-dir /tmp/kkm
-    kkm-bridge serve --hash-key < keyfile         # print the sha256 to put in [[api_keys]]
+    kkm-bridge serve --hash-key                   # make a new API key; print it and its sha256
+    kkm-bridge serve --hash-key < keyfile         # print the sha256 of an existing key
 
 Without --config it writes a development API key to a 0600 file in the state directory and prints the
 file's path (never the key). When listening, it prints `listening on http://HOST:PORT` (flushed) so scripts
@@ -22,7 +23,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--listen", metavar="HOST:PORT", help="listen address (default 127.0.0.1:8080; port 0 = any)")
     p.add_argument("--state-dir", metavar="DIR", help="journal and state directory (overrides the config)")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
-    p.add_argument("--hash-key", action="store_true", help="read an API key on stdin, print its sha256 and exit")
+    p.add_argument("--hash-key", action="store_true",
+                   help="print the sha256 (for [[api_keys]]) of the key on stdin, or make a new key and print both")
     p.set_defaults(func=run)
 
 
@@ -35,11 +37,14 @@ def run(args: argparse.Namespace) -> int:
     from kkm_bridge.model.errors import ConfigError
 
     if args.hash_key:
-        key = sys.stdin.readline().strip()
-        if not key:
-            print("kkm-bridge serve --hash-key: no key on stdin", file=sys.stderr)
-            return 2
-        print(hash_key(key))
+        key = "" if sys.stdin.isatty() else sys.stdin.readline().strip()
+        if key:
+            print(hash_key(key))
+            return 0
+        import secrets
+
+        key = secrets.token_urlsafe(32)
+        print(f"key:    {key}\nsha256: {hash_key(key)}")
         return 0
     try:
         state_dir = Path(args.state_dir).expanduser().resolve() if args.state_dir else None

@@ -62,6 +62,11 @@ def test_hash_key_prints_the_sha256_for_the_config() -> None:
                          capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=60, check=True)
     assert out.stdout.strip() == hashlib.sha256(b"my-key").hexdigest()
     assert "my-key" not in out.stdout
+    made = subprocess.run([sys.executable, "-m", "kkm_bridge", "serve", "--hash-key"], input="",
+                          capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=60, check=True)
+    fields = dict(line.split(":", 1) for line in made.stdout.splitlines())
+    key, digest = fields["key"].strip(), fields["sha256"].strip()
+    assert len(key) >= 40 and digest == hashlib.sha256(key.encode()).hexdigest()
 
 
 def test_bad_config_is_reported_with_its_path(tmp_path: Path) -> None:
