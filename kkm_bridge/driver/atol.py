@@ -21,7 +21,6 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from protocols.atol import commands as cmd
@@ -39,6 +38,7 @@ from kkm_bridge.driver.api import (
     FiscalResult,
     ShiftState,
 )
+from kkm_bridge.driver.documents import KIND_BY_DOCUMENT_TYPE, document_from_tlvs
 from kkm_bridge.driver.errors import (
     DeviceRefused,
     DriverError,
@@ -57,7 +57,6 @@ from kkm_bridge.driver.link_v3 import PipelineFailed, PipelineReordered, Pipelin
 from kkm_bridge.driver.logctx import with_context
 from kkm_bridge.driver.shift_policy import ShiftAction, ShiftPolicy, decide
 from kkm_bridge.driver.timeouts import DEFAULT_TIMEOUTS, Timeouts
-from kkm_bridge.model.money import vat_included
 from kkm_bridge.model.receipt import Operation, PaymentType, Receipt
 from kkm_bridge.transports import Transport
 
@@ -75,23 +74,6 @@ KIND_BY_RECEIPT_TYPE: dict[int, DocumentKind] = {
     cmd.ReceiptType.BUY: DocumentKind.BUY,
     cmd.ReceiptType.BUY_RETURN: DocumentKind.BUY_RETURN,
 }
-#: FFD operation type (tag 1054) -> kind.
-KIND_BY_OPERATION_TAG: dict[int, DocumentKind] = {
-    1: DocumentKind.SELL,
-    2: DocumentKind.SELL_RETURN,
-    3: DocumentKind.BUY,
-    4: DocumentKind.BUY_RETURN,
-}
-#: Document type in the `A4 45` reply (simulator layout: FFD numbers 2/3/5; 101/102 cash in/out).
-KIND_BY_DOCUMENT_TYPE: dict[int, DocumentKind] = {
-    2: DocumentKind.SHIFT_OPEN,
-    5: DocumentKind.SHIFT_CLOSE,
-    101: DocumentKind.CASH_IN,
-    102: DocumentKind.CASH_OUT,
-}
-RECEIPT_DOCUMENT_TYPE = 3
-#: FFD VAT codes (tag 1199) -> the rate code the receipt model uses.
-FFD_VAT_LABELS: dict[int, str] = {1: "20", 2: "10", 3: "20/120", 4: "10/110", 5: "0", 6: "none"}
 DEFAULT_PAY_TYPES: dict[PaymentType, int] = {
     PaymentType.CASH: cmd.PayType.CASH,
     PaymentType.CARD: cmd.PayType.ELECTRONIC,
@@ -517,58 +499,7 @@ class AtolDriver:
 
     async def _read_document(self, number: int) -> FiscalDocument:
         doc_type, records = await self._read_tlvs(number)
-        return self._document_from(number, doc_type, records)
-
-    def _vat_label(self, code: int) -> str | None:
-        labels = {slot.label for slot in self.tax_table.values()}
-        ffd = FFD_VAT_LABELS.get(code)
-        if ffd is not None and ffd in labels:
-            return ffd
-        slot = self.tax_table.get(code)
-        return slot.label if slot is not None else ffd
-
-    def _percent_for(self, label: str) -> Decimal | None:
-        for slot in self.tax_table.values():
-            if slot.label == label:
-                return slot.percent
-        return None
-
-    def _document_from(self, number: int, doc_type: int, records: list[tuple[int, bytes]]) -> FiscalDocument:
-        values: dict[int, Any] = {}
-        vat: dict[str, int] = {}
-        try:
-            for tag, raw in records:
-                value = tlv.decode_value(tag, raw)
-                if tag == tlv.ITEM:
-                    fields = dict(value)
-                    label = self._vat_label(int(fields.get(tlv.ITEM_VAT_RATE, 0)))
-                    if label is not None:
-                        amount = int(fields.get(tlv.ITEM_AMOUNT, 0))
-                        percent = self._percent_for(label)
-                        vat[label] = vat.get(label, 0) + (vat_included(amount, percent) if percent is not None else 0)
-                else:
-                    values.setdefault(tag, value)
-        except ProtocolError as exc:
-            raise ProtocolFailure(f"document {number}: bad TLV: {exc}") from exc
-        if doc_type == RECEIPT_DOCUMENT_TYPE or tlv.OPERATION_TYPE in values:
-            kind = KIND_BY_OPERATION_TAG.get(values.get(tlv.OPERATION_TYPE, 0), DocumentKind.OTHER)
-        else:
-            kind = KIND_BY_DOCUMENT_TYPE.get(doc_type, DocumentKind.OTHER)
-        sign_raw = values.get(tlv.FISCAL_SIGN, b"")
-        fiscal_sign = str(int.from_bytes(sign_raw, "big")) if sign_raw else ""
-        stamp = values.get(tlv.DATETIME)
-        return FiscalDocument(
-            number=int(values.get(tlv.DOCUMENT_NUMBER, number)),
-            kind=kind,
-            date_time=stamp if isinstance(stamp, datetime) else datetime(2000, 1, 1),
-            fiscal_sign=fiscal_sign,
-            total=int(values.get(tlv.TOTAL, 0)),
-            shift_number=values.get(tlv.SHIFT_NUMBER),
-            receipt_number=values.get(tlv.RECEIPT_NUMBER),
-            registration_number=values.get(tlv.REGISTRATION_NUMBER),
-            fn_number=values.get(tlv.FN_NUMBER),
-            vat=vat,
-        )
+        return document_from_tlvs(number, doc_type, records, self.tax_table)
 
     async def _new_document(self, before: int, kinds: set[DocumentKind], total: int | None = None) -> FiscalDocument:
         """The document an operation just committed: the first after `before` of one of `kinds`.

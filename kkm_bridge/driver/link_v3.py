@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from protocols.atol.v3 import ASYNC_PACKET_ID, Frame, FrameDecoder, FrameError, encode_frame

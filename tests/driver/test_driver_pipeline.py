@@ -114,3 +114,11 @@ async def test_busy_device_queues_the_pipeline() -> None:
     finally:
         unregister_simulator("busy")
     assert [d.kind for d in sim.documents] == ["shift_open", "receipt", "receipt"]
+
+
+def test_vat_codes_read_as_ffd_codes_or_tax_indexes() -> None:
+    from kkm_bridge.driver.documents import vat_label
+    from protocols.atol.tax_table import DEFAULT_TAX_TABLE
+
+    assert [vat_label(code, KZ_TAX_TABLE) for code in (1, 2, 5, 6)] == ["16", "12", "0", "none"]
+    assert [vat_label(code, DEFAULT_TAX_TABLE) for code in (1, 3, 5, 6)] == ["20", "20/120", "0", "none"]
