@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from kkm_bridge.model.errors import Problem
 from kkm_bridge.model.receipt import Receipt
 
 
@@ -111,3 +112,23 @@ class FiscalDevice(Protocol):
     async def print_text(self, lines: list[str]) -> None: ...
     async def open_drawer(self) -> None: ...
     async def set_datetime(self, value: datetime) -> None: ...
+
+
+@runtime_checkable
+class ChecksReceipts(Protocol):
+    """Optional for a `FiscalDevice`: say, before anything is journalled, what the device could not print.
+
+    `receipt_problems` is synchronous and pure (no I/O, no device state beyond its configuration), so the
+    HTTP layer calls it while validating a request and answers 400 with these problems (canonical paths
+    such as ``/items/0/name``) instead of accepting a job the device will refuse. Only limits that are
+    cheap and certain belong here; the driver keeps its own checks at device time as the last line.
+    """
+
+    def receipt_problems(self, receipt: Receipt) -> list[Problem]: ...
+
+
+def device_receipt_problems(device: object, receipt: Receipt) -> list[Problem]:
+    """`device.receipt_problems(receipt)` for a device that implements `ChecksReceipts`; else none."""
+    if isinstance(device, ChecksReceipts):
+        return list(device.receipt_problems(receipt))
+    return []

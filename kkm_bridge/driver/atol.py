@@ -30,6 +30,7 @@ from protocols.atol.codepage import encode_text
 from protocols.atol.tax_table import DEFAULT_TAX_TABLE, TaxSlot
 from protocols.errors import ProtocolError
 
+from kkm_bridge.driver import text as device_text
 from kkm_bridge.driver.api import (
     DeviceInfo,
     DeviceStatus,
@@ -57,6 +58,7 @@ from kkm_bridge.driver.link_v3 import PipelineFailed, PipelineReordered, Pipelin
 from kkm_bridge.driver.logctx import with_context
 from kkm_bridge.driver.shift_policy import ShiftAction, ShiftPolicy, decide
 from kkm_bridge.driver.timeouts import DEFAULT_TIMEOUTS, Timeouts
+from kkm_bridge.model.errors import Problem, join_path
 from kkm_bridge.model.receipt import Operation, PaymentType, Receipt
 from kkm_bridge.transports import Transport
 
@@ -120,6 +122,7 @@ class AtolDriver:
         pay_types: dict[PaymentType, int] | None = None,
         cancel_open_receipt_on_connect: bool = False,
         log_extra: dict[str, Any] | None = None,
+        unsupported_text: str = device_text.DEFAULT_POLICY,
     ) -> None:
         self.transport = transport
         self.password = password
@@ -133,6 +136,8 @@ class AtolDriver:
         self.pay_types = dict(pay_types or DEFAULT_PAY_TYPES)
         self.cancel_open_receipt_on_connect = cancel_open_receipt_on_connect
         self.log_extra = dict(log_extra or {})
+        #: "reject" or "transliterate" item-name characters the code page lacks (`driver.text`).
+        self.unsupported_text = device_text.check_policy(unsupported_text)
         self.link = V3Link(transport, timeouts=timeouts, window=window, log_extra=self._ctx())
         self._lock = asyncio.Lock()
         self._mode: int | None = None
@@ -584,6 +589,27 @@ class AtolDriver:
 
     # -- receipts -------------------------------------------------------------------------------
 
+    def receipt_problems(self, receipt: Receipt) -> list[Problem]:
+        """What this device cannot do with `receipt`, found without talking to it (`api.ChecksReceipts`):
+        item names it cannot print or that overflow its name field, VAT rates missing from its tax table,
+        payment types it has no payment type for. Canonical paths (``/items/0/name``)."""
+        problems = device_text.text_problems(receipt, self.unsupported_text, name_bytes=NAME_BYTES)
+        labels = {slot.label for slot in self.tax_table.values()}
+        for index, item in enumerate(receipt.items):
+            if item.vat_rate.code not in labels:
+                problems.append(Problem(
+                    "vat_rate_not_on_device", join_path("/items", index, "vat_rate"),
+                    f"VAT rate {item.vat_rate.code!r} is not programmed in the fiscal device's tax table "
+                    f"({', '.join(sorted(labels)) or 'empty'})",
+                ))
+        for index, payment in enumerate(receipt.payments):
+            if payment.type not in self.pay_types:
+                problems.append(Problem(
+                    "payment_type_not_on_device", join_path("/payments", index, "type"),
+                    f"payment type {payment.type} has no payment type on the fiscal device",
+                ))
+        return problems
+
     def _receipt_commands(self, receipt: Receipt) -> list[_Cmd]:
         """open, items, payments, close - or ReceiptNotSupported before anything is sent."""
         if not receipt.items:
@@ -600,8 +626,9 @@ class AtolDriver:
                     f"item {number}: VAT rate {item.vat_rate.code!r} is not in the device tax table "
                     f"({', '.join(labels) or 'empty'})"
                 )
+            name = device_text.prepare_text(item.name, self.unsupported_text)
             try:
-                if len(encode_text(item.name)) > NAME_BYTES:
+                if len(encode_text(name)) > NAME_BYTES:
                     raise ReceiptNotSupported(f"item {number}: name longer than {NAME_BYTES} bytes")
             except ProtocolError as exc:
                 raise ReceiptNotSupported(f"item {number}: name not printable: {exc}") from exc
@@ -610,7 +637,7 @@ class AtolDriver:
                 f"item {number} {item.name!r}",
                 cmd.RegisterItem(
                     flags=0,
-                    name=item.name,
+                    name=name,
                     price=item.price,
                     quantity=item.quantity,
                     discount_type=1,
@@ -718,7 +745,7 @@ class AtolDriver:
         async with self._lock:
             commands = []
             for number, line in enumerate(_wrap(lines, self.line_width), 1):
-                commands.append(_Cmd(f"text line {number}", cmd.PrintLine(_printable(line))))
+                commands.append(_Cmd(f"text line {number}", cmd.PrintLine(device_text.printable_line(line, self.unsupported_text))))
             commands.append(_Cmd("cut", cmd.Cut(False)))
             await self._run(commands)
 
@@ -729,18 +756,6 @@ class AtolDriver:
     async def set_datetime(self, value: datetime) -> None:
         async with self._lock:
             await self._run([_Cmd("set date and time", cmd.SetDateTime(value.replace(microsecond=0)))])
-
-
-def _printable(text: str) -> str:
-    """`text` with characters outside the ATOL code page replaced by '?' (text lines are not fiscal)."""
-    out = []
-    for char in text:
-        try:
-            encode_text(char)
-            out.append(char)
-        except ProtocolError:
-            out.append("?")
-    return "".join(out)
 
 
 def _wrap(lines: list[str], width: int | None) -> list[str]:
