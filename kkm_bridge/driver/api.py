@@ -125,10 +125,3 @@ class ChecksReceipts(Protocol):
     """
 
     def receipt_problems(self, receipt: Receipt) -> list[Problem]: ...
-
-
-def device_receipt_problems(device: object, receipt: Receipt) -> list[Problem]:
-    """`device.receipt_problems(receipt)` for a device that implements `ChecksReceipts`; else none."""
-    if isinstance(device, ChecksReceipts):
-        return list(device.receipt_problems(receipt))
-    return []
