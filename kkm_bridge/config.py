@@ -28,6 +28,10 @@ dependency. Every field has a default, so the smallest useful file is one ``[[de
     model = "atol"
     fiscal_id = "FL2026000001"                     # the cashbox id the API speaks of
     country = "KZ"                                 # tax profile, currency and identifier rules
+    unsupported_text = "reject"                    # item names with letters the device cannot print
+                                                   # (Kazakh ә ғ қ ң ө ұ ү һ і): "reject" (400
+                                                   # unsupported_characters) or "transliterate"
+                                                   # (а г к н о у у х и)
     fiscal_numbers = ["9999078900001234"]          # what /fiscal/register accepts for this device
     [devices.registration]                         # what the QR / check_url are built from
     registration_number = "032600010282"
@@ -84,6 +88,9 @@ DEFAULT_TAX_TABLES: Mapping[str, Mapping[int, str]] = {
     "UZ": {1: "12", 2: "0", 3: "none"},
     "RU": {1: "20", 2: "10", 3: "0", 4: "none", 5: "20/120", 6: "10/110"},
 }
+
+#: Values of ``[[devices]] unsupported_text`` (``kkm_bridge.driver.text.POLICIES``).
+UNSUPPORTED_TEXT_POLICIES = ("reject", "transliterate")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -160,6 +167,10 @@ class DeviceSettings:
     tax_table: Mapping[int, str] = field(default_factory=dict)
     #: Options for the embedded simulator (``sim://``): state file, delays, registration overrides.
     simulator: Mapping[str, Any] = field(default_factory=dict)
+    #: Item-name characters the device's code page lacks (Kazakh letters): ``"reject"`` the request (400
+    #: ``unsupported_characters``, the default: fiscal item names are not altered silently) or
+    #: ``"transliterate"`` them to Russian letters (``kkm_bridge.driver.text``).
+    unsupported_text: str = "reject"
 
     @property
     def currency(self) -> str:
@@ -274,7 +285,7 @@ def _limits(raw: Mapping[str, Any]) -> Limits:
 def _device(raw: Mapping[str, Any], index: int, state_dir: Path) -> DeviceSettings:
     path = join_path("/devices", index)
     _only(raw, {"id", "uri", "fiscal_id", "model", "country", "fiscal_numbers", "registration", "shift",
-                "simulator", "tax_table"}, path)
+                "simulator", "tax_table", "unsupported_text"}, path)
     device_id = _typed(raw, "id", str, path, f"kkm{index + 1}")
     uri = raw.get("uri")
     if not isinstance(uri, str) or "://" not in uri:
@@ -301,6 +312,10 @@ def _device(raw: Mapping[str, Any], index: int, state_dir: Path) -> DeviceSettin
             tax_table[int(key)] = VatRate.parse(code, tpath).code
         except InputError as exc:
             raise ConfigError("bad_config", tpath, exc.message) from exc
+    unsupported_text = _typed(raw, "unsupported_text", str, path, "reject")
+    if unsupported_text not in UNSUPPORTED_TEXT_POLICIES:
+        raise ConfigError("bad_config", join_path(path, "unsupported_text"),
+                          f"unsupported_text must be one of {', '.join(UNSUPPORTED_TEXT_POLICIES)}")
     return DeviceSettings(
         id=device_id,
         uri=uri,
@@ -312,6 +327,7 @@ def _device(raw: Mapping[str, Any], index: int, state_dir: Path) -> DeviceSettin
         shift=ShiftPolicy(**shift_raw),
         simulator=simulator,
         tax_table=tax_table,
+        unsupported_text=unsupported_text,
     )
 
 

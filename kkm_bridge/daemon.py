@@ -116,7 +116,8 @@ def make_device(settings: DeviceSettings) -> FiscalDevice:
 
     uri = embedded_simulator(settings) if settings.uri.startswith("sim:") else settings.uri
     policy = ShiftPolicy(auto_open=settings.shift.auto_open, auto_reopen=settings.shift.auto_close_expired)
-    return make_driver(uri, shift_policy=policy, tax_table=tax_table(settings))
+    return make_driver(uri, shift_policy=policy, tax_table=tax_table(settings),
+                       unsupported_text=settings.unsupported_text)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from kkm_bridge.transports import open_transport
 #: Options that belong to the driver; everything else goes to the transport (e.g. baudrate=).
 DRIVER_OPTIONS = frozenset({
     "password", "admin_password", "access_password", "tax_table", "dialect", "shift_policy", "line_width",
-    "timeouts", "window", "pay_types", "cancel_open_receipt_on_connect", "log_extra",
+    "timeouts", "window", "pay_types", "cancel_open_receipt_on_connect", "log_extra", "unsupported_text",
 })
 
 
