@@ -9,21 +9,35 @@ rewritten JSON file: a commit costs the same with ten documents or a hundred tho
 processes opened on one file are serialised instead of overwriting each other. `--dump` prints the
 whole memory as JSON.
 
-Without a path the memory lives only in RAM (in-process tests); `reload()` then returns the last
-committed snapshot, which is what a power cut of an in-memory device must see.
+The documents are *not* also kept in Python objects: a simulator inside a long-running daemon would
+otherwise grow by a few kilobytes per receipt for ever. What stays in RAM is small and bounded: the
+durable device state, the registration data, a few counters (document count, last number, the
+offline documents' count and first number for `A4 20`) and an LRU cache of the last `cache_size`
+decoded documents (the driver reads back the document it has just closed, `A4 45`/`A4 46`). Everything
+else (`get()` of an old document, `documents`, `--dump`, `--render`) is read from SQLite on demand.
+
+Without a path (in-process tests, `state = ""` in the daemon's config) the store is an in-memory
+SQLite database with the same schema and the same bounded RAM-side state: its size is the SQLite data
+itself (a few hundred bytes per document, not the several kilobytes of Python objects), and since it
+holds only committed transactions, `reload()` after a simulated power cut sees exactly the last
+committed state, as a file does. The daemon's own default (no config) is a state file in the user's
+data directory, not this.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import sqlite3
 from dataclasses import asdict, dataclass, field
+from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 FORMAT = "kkm-bridge-atol-sim/1"
+#: Decoded documents kept in RAM (most recently used); older ones are read from SQLite again.
+CACHE_SIZE = 32
 
 
 class DocumentKind:
@@ -78,32 +92,40 @@ CREATE TABLE IF NOT EXISTS documents (number INTEGER PRIMARY KEY, kind TEXT NOT 
 """
 
 
-class FiscalMemory:
-    """The documents plus the durable device state, committed together."""
+def _decode(body: str) -> FiscalDocument:
+    return FiscalDocument.from_dict(json.loads(body))
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+
+class FiscalMemory:
+    """The documents (in SQLite) plus the durable device state, committed together."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, cache_size: int = CACHE_SIZE) -> None:
         self.path = Path(path) if path is not None else None
-        self.documents: list[FiscalDocument] = []
+        self.cache_size = max(0, cache_size)
         self.device: dict[str, Any] | None = None  # DurableState as a dict
         self.extra: dict[str, Any] = {}  # registration data etc.
-        self._by_number: dict[int, FiscalDocument] = {}
-        self._snapshot: tuple[list[FiscalDocument], dict[str, Any] | None, dict[str, Any]] | None = None
-        self._db: sqlite3.Connection | None = None
-        if self.path is not None:
-            self._db = self._open(self.path)
-            self._load_db()
+        self._cache: OrderedDict[int, FiscalDocument] = OrderedDict()
+        self._count = 0
+        self._last_number: int | None = None
+        self._unsent_count = 0
+        self._first_unsent: int | None = None
+        self._db: sqlite3.Connection | None = self._open(self.path)
+        self._load_db()
 
     # -- storage -----------------------------------------------------------------------------------
 
     @staticmethod
-    def _open(path: Path) -> sqlite3.Connection:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def _open(path: Path | None) -> sqlite3.Connection:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         # check_same_thread=False: the servers may run on a thread other than the creator's; every
         # access is serialised by the simulator (one event loop, one lock).
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+        target = str(path) if path is not None else ":memory:"
+        db = sqlite3.connect(target, isolation_level=None, check_same_thread=False, timeout=10)
         try:
-            db.execute("PRAGMA journal_mode=DELETE")
-            db.execute("PRAGMA synchronous=FULL")
+            if path is not None:
+                db.execute("PRAGMA journal_mode=DELETE")
+                db.execute("PRAGMA synchronous=FULL")
             db.executescript(_SCHEMA)
             row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
             if row is None:
@@ -118,21 +140,40 @@ class FiscalMemory:
             raise
         return db
 
-    def _load_db(self) -> None:
-        assert self._db is not None
-        meta = {key: json.loads(value) for key, value in self._db.execute("SELECT key, value FROM meta")}
-        rows = self._db.execute("SELECT body FROM documents ORDER BY number").fetchall()
-        documents = [FiscalDocument.from_dict(json.loads(body)) for (body,) in rows]
-        self._set(documents, meta.get("device"), meta.get("extra") or {})
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            if self.path is None:  # pragma: no cover - close() keeps an in-memory store open
+                raise ValueError("fiscal memory is closed")
+            self._db = self._open(self.path)  # read after close(): reopen on demand
+        return self._db
 
-    def _set(self, documents: list[FiscalDocument], device: dict[str, Any] | None, extra: dict[str, Any]) -> None:
-        self.documents = list(documents)
-        self._by_number = {d.number: d for d in self.documents}
-        self.device = copy.deepcopy(device)
-        self.extra = copy.deepcopy(extra)
+    def _load_db(self) -> None:
+        db = self._conn()
+        meta = {key: json.loads(value) for key, value in db.execute("SELECT key, value FROM meta")}
+        self.device = meta.get("device")
+        self.extra = meta.get("extra") or {}
+        self._count, self._last_number = db.execute("SELECT count(*), max(number) FROM documents").fetchone()
+        self._unsent_count, self._first_unsent = self._count_unsent(db)
+        self._cache.clear()
+
+    @staticmethod
+    def _count_unsent(db: sqlite3.Connection) -> tuple[int, int | None]:
+        """(count, first number) of the documents made offline: one pass at open, then kept up to date."""
+        try:
+            row = db.execute(
+                "SELECT count(*), min(number) FROM documents WHERE json_extract(body, '$.offline')").fetchone()
+            return int(row[0]), row[1]
+        except sqlite3.OperationalError:  # pragma: no cover - an SQLite built without JSON functions
+            count, first = 0, None
+            for number, body in db.execute("SELECT number, body FROM documents ORDER BY number"):
+                if json.loads(body).get("offline"):
+                    count, first = count + 1, first if first is not None else number
+            return count, first
 
     def close(self) -> None:
-        if self._db is not None:
+        """Release the state file. An in-memory store stays open (closing it would lose it); it goes
+        with this object."""
+        if self._db is not None and self.path is not None:
             self._db.close()
             self._db = None
 
@@ -140,48 +181,89 @@ class FiscalMemory:
 
     def reload(self) -> None:
         """Forget everything not committed: what the device sees after a power cut."""
-        if self._db is not None:
-            self._load_db()
-        elif self._snapshot is not None:
-            self._set(*self._snapshot)
-        else:
-            self._set([], None, {})
+        self._load_db()
+
+    def __len__(self) -> int:
+        return self._count
 
     def get(self, number: int) -> FiscalDocument | None:
-        return self._by_number.get(number)
+        """The document numbered `number` (from the cache or the store); do not modify it."""
+        document = self._cache.get(number)
+        if document is not None:
+            self._cache.move_to_end(number)
+            return document
+        row = self._conn().execute("SELECT body FROM documents WHERE number = ?", (number,)).fetchone()
+        if row is None:
+            return None
+        document = _decode(row[0])
+        self._remember(document)
+        return document
 
     def last(self) -> FiscalDocument | None:
-        return self.documents[-1] if self.documents else None
+        return self.get(self._last_number) if self._last_number is not None else None
+
+    def unsent(self) -> tuple[int, FiscalDocument | None]:
+        """(count, first) of the documents made offline, which the OFD never received (`A4 20`)."""
+        first = self.get(self._first_unsent) if self._first_unsent is not None else None
+        return self._unsent_count, first
+
+    def iter_documents(self, offline_only: bool = False, batch: int = 256) -> Iterator[FiscalDocument]:
+        """Every committed document, oldest first, read from the store in batches (not cached)."""
+        where = " WHERE json_extract(body, '$.offline')" if offline_only else ""
+        cursor = self._conn().execute(f"SELECT body FROM documents{where} ORDER BY number")
+        while rows := cursor.fetchmany(batch):
+            for (body,) in rows:
+                yield _decode(body)
+
+    @property
+    def documents(self) -> list[FiscalDocument]:
+        """Every committed document, oldest first: a fresh list read from the store (tests, `--dump`).
+        O(documents); nothing on a command's path uses it."""
+        return list(self.iter_documents())
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
-            "device": copy.deepcopy(self.device),
-            "extra": copy.deepcopy(self.extra),
-            "documents": [d.to_dict() for d in self.documents],
+            "device": json.loads(json.dumps(self.device)),
+            "extra": json.loads(json.dumps(self.extra)),
+            "documents": [d.to_dict() for d in self.iter_documents()],
         }
+
+    def _remember(self, document: FiscalDocument) -> None:
+        if not self.cache_size:
+            return
+        self._cache[document.number] = document
+        self._cache.move_to_end(document.number)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
 
     # -- writing -----------------------------------------------------------------------------------
 
     def commit(self, device: dict[str, Any], document: FiscalDocument | None = None) -> None:
         """Append `document` (if any) and store `device` state, durably, in one transaction."""
-        if self._db is not None:
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                if document is not None:
-                    body = json.dumps(document.to_dict(), ensure_ascii=False, sort_keys=True)
-                    db.execute("INSERT INTO documents VALUES (?, ?, ?)", (document.number, document.kind, body))
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('device', ?)", (json.dumps(device),))
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('extra', ?)",
-                           (json.dumps(self.extra, ensure_ascii=False),))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        if document is not None:
-            self.documents.append(copy.deepcopy(document))
-            self._by_number[document.number] = self.documents[-1]
-        self.device = copy.deepcopy(device)
-        if self._db is None:  # committed documents are never modified, so a shallow copy is a snapshot
-            self._snapshot = (list(self.documents), self.device, copy.deepcopy(self.extra))
+        db = self._conn()
+        body = json.dumps(document.to_dict(), ensure_ascii=False, sort_keys=True) if document is not None else None
+        device_json = json.dumps(device)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if document is not None:
+                db.execute("INSERT INTO documents VALUES (?, ?, ?)", (document.number, document.kind, body))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('device', ?)", (device_json,))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('extra', ?)",
+                       (json.dumps(self.extra, ensure_ascii=False),))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        # Committed: update the RAM side from what was stored (a private copy, as a reload would give).
+        self.device = json.loads(device_json)
+        if document is not None and body is not None:
+            stored = _decode(body)
+            self._count += 1
+            if self._last_number is None or stored.number > self._last_number:
+                self._last_number = stored.number
+            if stored.offline:
+                self._unsent_count += 1
+                if self._first_unsent is None or stored.number < self._first_unsent:
+                    self._first_unsent = stored.number
+            self._remember(stored)
