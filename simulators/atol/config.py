@@ -113,3 +113,6 @@ class DeviceConfig:
     offline: bool = False
     #: Seed of the fiscal-sign key generated for a new state file (None: random key).
     sign_key_seed: int | None = None
+    #: Printed documents kept in `Device.tape` (0: unbounded). The tape is for looking at the last few
+    #: documents; every one is also passed to `Device.on_print` (the CLI's --tape-dir writes them out).
+    tape_keep: int = 200

@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import os
 import random
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -50,8 +51,6 @@ CASH = 1
 #: Receipt types that bring money in (cash added to the drawer).
 INCOMING_TYPES = {1, 5}
 MAX_LINES = 1000
-#: Printed documents kept in `Device.tape` (older ones are dropped so a long-running server stays small).
-TAPE_KEEP = 1000
 SUBMODE_IDLE, SUBMODE_ITEMS, SUBMODE_PAYMENTS = 0, 1, 4
 #: Flags bit0 of registration commands: execute as a test, change nothing.
 FLAG_TEST = 0x01
@@ -137,7 +136,9 @@ class Device:
         self.clock: Clock = clock or SystemClock()
         self.tax_table = load_tax_table(tax_table)
         self.volatile = VolatileState()
-        self.tape: list[PrintedDocument] = []
+        #: The last `config.tape_keep` printed documents (a bounded deque: `tape[-1]`, `len`, iteration
+        #: work; older ones fall off so a long-running server stays small; `on_print` sees every one).
+        self.tape: deque[PrintedDocument] = deque(maxlen=self.config.tape_keep or None)
         self.lines_printed = 0  # total over the device's run (drives the print-time emulation)
         self._text_lines: list[str] | None = None  # loose text being printed (4C outside a document)
         self.reader: DocumentReader | None = None
@@ -258,8 +259,6 @@ class Device:
         """Put a finished document on the tape and run the paper/cover countdowns."""
         self.tape.append(printed)
         self.lines_printed += len(printed.lines)
-        if len(self.tape) > TAPE_KEEP:
-            del self.tape[: len(self.tape) - TAPE_KEEP]
         if self.on_print is not None:
             self.on_print(printed)
         if self.paper_left is not None:
@@ -687,8 +686,13 @@ class Device:
         return state, self.durable.shift_number, self.durable.receipt_number
 
     def unsent_documents(self) -> list[FiscalDocument]:
-        """Documents made offline: the OFD has not received them (A4 20)."""
-        return [d for d in self.memory.documents if d.offline]
+        """Documents made offline: the OFD has not received them. Read from the store (tests, tools);
+        `A4 20` uses `unsent_summary()`, which costs nothing per document."""
+        return list(self.memory.iter_documents(offline_only=True))
+
+    def unsent_summary(self) -> tuple[int, FiscalDocument | None]:
+        """(count, first) of the documents the OFD has not received (A4 20)."""
+        return self.memory.unsent()
 
     def open_document(self, number: int, tlvs: list[tuple[int, bytes]]) -> FiscalDocument:
         document = self.memory.get(number)

@@ -23,6 +23,7 @@ of the printed decimal sign). When the TLVs run out, `A4 46` fails with error 0x
 from __future__ import annotations
 
 import datetime as _dt
+from collections import deque
 from typing import Any
 
 from protocols.atol import commands as cmd
@@ -45,7 +46,8 @@ DOCUMENT_TYPE = {
     DocumentKind.CASH_IN: 101,
     DocumentKind.CASH_OUT: 102,
 }
-EXECUTED_KEEP = 100_000
+#: Decoded requests kept in `Dispatcher.executed` (a receipt is ~10-30 commands).
+EXECUTED_KEEP = 1_000
 #: 3F interface byte: 1 RS-232, 4 USB, 6 Ethernet. Servers set it for their transport.
 INTERFACE_RS232, INTERFACE_USB, INTERFACE_ETHERNET = 1, 4, 6
 
@@ -57,9 +59,10 @@ class Dispatcher:
         self.device = device
         self.dialect = dialect
         self.interface = INTERFACE_USB
-        #: Decoded requests, in order (for tests and debugging). A plain list so tests can slice it;
-        #: trimmed by half past `EXECUTED_KEEP` so a long-running server stays small.
-        self.executed: list[Any] = []
+        #: The last `EXECUTED_KEEP` decoded requests, in order (for tests and debugging; `list()` it to
+        #: slice). Bounded so a long-running server stays small; `executed_count` counts them all.
+        self.executed: deque[Any] = deque(maxlen=EXECUTED_KEEP)
+        self.executed_count = 0
 
     def execute(self, payload: bytes) -> tuple[bool, bytes]:
         device = self.device
@@ -68,8 +71,7 @@ class Dispatcher:
         except ProtocolError:
             return False, self._error(self._decode_error_code(payload), 0)
         self.executed.append(request)
-        if len(self.executed) > EXECUTED_KEEP:
-            del self.executed[: EXECUTED_KEEP // 2]
+        self.executed_count += 1
         try:
             device.check_access(password)
             reply = self.handle(request)
@@ -181,11 +183,10 @@ class Dispatcher:
             state, shift, receipt_number = d.fn_shift_state()
             return cmd.FnShiftStateReply(state != 0, shift, receipt_number)
         elif isinstance(request, cmd.FnOfdState):
-            unsent = d.unsent_documents()
-            first = unsent[0] if unsent else None
+            unsent_count, first = d.unsent_summary()
             return cmd.FnOfdStateReply(
-                flags=0x02 if unsent else 0x01,
-                unsent_count=len(unsent),
+                flags=0x02 if unsent_count else 0x01,
+                unsent_count=unsent_count,
                 first_unsent_number=first.number if first else 0,
                 first_unsent_datetime=_dt.datetime.fromisoformat(first.date_time).replace(second=0) if first else None,
             )
