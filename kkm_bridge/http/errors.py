@@ -13,6 +13,8 @@ cause                                  status error.code
 body is not JSON                       400    malformed_json
 body has the wrong shape/JSON types    400    invalid_field / unknown_field / missing_field
 model ``Problem`` s (all of them)      400    the first problem's code (e.g. vat_rate_not_allowed)
+device limits (``receipt_problems``)   400    unsupported_characters / name_too_long_for_device /
+                                              vat_rate_not_on_device / payment_type_not_on_device
 missing/bad credentials or token       401    unauthorized / token_expired
 key valid but not allowed / cross-site 403    forbidden / cross_site_request
 unknown check, cashbox, route          404    not_found

@@ -34,12 +34,16 @@ from msgspec import UNSET
 
 from kkm_bridge.model.builder import BuildOptions, receipt_problems
 from kkm_bridge.model.errors import Problem
+from kkm_bridge.model.receipt import Receipt
 from kkm_bridge.model.tax import TaxProfile
 from kkm_bridge.model.validation import remap_problems
 
 from .schemas import CashierIn, ClientIn, ItemIn, RefundRequest, SellRequest
 
-__all__ = ["MappedReceipt", "PAYMENT_ALIASES", "cashier_name", "map_check", "NOT_SPECIFIED"]
+__all__ = ["DeviceCheck", "MappedReceipt", "PAYMENT_ALIASES", "cashier_name", "map_check", "NOT_SPECIFIED"]
+
+#: What the cashbox's device cannot do with a receipt (``FiscalDevice`` ``receipt_problems``), canonical paths.
+DeviceCheck = Callable[[Receipt], list[Problem]]
 
 #: Cloud spellings of payment types -> the model's (cash, card, mobile). Unknown ones reach the model,
 #: which rejects them with ``bad_payment_type`` and the allowed list.
@@ -162,12 +166,16 @@ def map_check(
     items_fallback: list[dict[str, Any]] | None = None,
     payments_fallback: list[dict[str, Any]] | None = None,
     original_path: str = "/original",
+    device_check: DeviceCheck | None = None,
 ) -> MappedReceipt:
     """Map and validate a sell or refund body. ``now`` (device-local, naive) picks the VAT rates in force.
 
     ``original`` is the resolved sale a refund returns; ``items_fallback`` / ``payments_fallback`` its
     lines and payments, used when a refund by ``fiscal_check_id`` sends none (a full return);
     ``original_path`` is where problems with the reference are reported (``/fiscal_check_id``).
+    ``device_check`` adds what the device itself could not print (Kazakh letters its code page lacks, a
+    name longer than its field): such a request is refused now, before it is journalled, instead of
+    failing at the device. A field the model already objects to is not reported twice.
     """
     problems: list[Problem] = []
     body: dict[str, Any] = {"operation": operation, "currency": currency}
@@ -194,7 +202,10 @@ def map_check(
         body["original"] = dict(original)
 
     dated = {**body, "date_time": now.isoformat(timespec="seconds")}
-    _, found = receipt_problems(dated, profile, build=BuildOptions(default_currency=currency))
+    receipt, found = receipt_problems(dated, profile, build=BuildOptions(default_currency=currency))
+    if receipt is not None and device_check is not None:
+        seen = {p.path for p in found}
+        found += [p for p in device_check(receipt) if p.path not in seen]
     single_payment = request.payments is None and request.payment_type is not None
     mapper = _path_mapper(single_payment)
 

@@ -97,7 +97,8 @@ async def _check(request: web.Request, services: Services, payload: SellRequest 
     key = idempotency_key(request, payload.idempotency_key)
     mapped = map_check(payload, operation=operation, profile=box.profile, now=services.now(),
                        currency=box.settings.currency, original=original, items_fallback=items,
-                       payments_fallback=payments, original_path=original_path)
+                       payments_fallback=payments, original_path=original_path,
+                       device_check=services.device_check(box))
     if mapped.problems:
         raise from_problems(mapped.problems)
     run_async = prefers_async(request, payload.async_)

@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from kkm_bridge.config import Config, DeviceSettings
+from kkm_bridge.driver.api import ChecksReceipts
 from kkm_bridge.journal import AsyncJournal
+from kkm_bridge.model.errors import Problem
+from kkm_bridge.model.receipt import Receipt
 from kkm_bridge.model.tax import TaxProfile, get_profile
 from kkm_bridge.workers.manager import DeviceManager
 
@@ -77,6 +80,14 @@ class Services:
             return self.cashboxes[fiscal_id]
         except KeyError:
             raise ApiError(404, "not_found", f"no cashbox with fiscal_id {fiscal_id!r}") from None
+
+    def device_check(self, box: Cashbox) -> Callable[[Receipt], list[Problem]] | None:
+        """The device's own pre-check of a receipt (``ChecksReceipts.receipt_problems``: pure, no I/O), so
+        a receipt it cannot print is refused before it is journalled; None if its driver has none."""
+        if box.device_id not in self.manager:
+            return None
+        device = self.manager.worker(box.device_id).device
+        return device.receipt_problems if isinstance(device, ChecksReceipts) else None
 
     def by_device(self, device_id: str) -> Cashbox | None:
         for box in self.cashboxes.values():
