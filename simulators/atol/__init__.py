@@ -6,9 +6,9 @@ Quick start (in-process)::
     sim = Simulator()                       # RAM only; Simulator(state_path="sim.db") persists
     answer = sim.feed(frame)                # v3 frame bytes in, answer frames out
     pushed = sim.read_async()               # F0 frames for ADDs sent with NEED_RESULT
-    sim.documents                           # fiscal memory (list of FiscalDocument)
+    sim.documents                           # fiscal memory (list of FiscalDocument, read from the store)
     sim.faults.drop_next(command=0x4A)      # fault injection, see faults.py
-    sim.device.tape[-1].text()              # the printed tape, see tape.py
+    sim.device.tape[-1].text()              # the printed tape (last 200 documents), see tape.py
 
 Servers (`servers.py`): `serve_tcp(sim, host, port)` and `PtyServer(sim)`; or from the shell
 `kkm-bridge simulate --tcp 5555` / `--pty`.

@@ -17,9 +17,9 @@ Receipt: open (`92`) -> items (`E6`, `43`) -> payments (`99`, `9B`) -> close (`4
 at any point. Only a closed receipt is a fiscal document; it is committed to fiscal memory (with the
 new counters, atomically) before the command reports success.
 
-Printing: every document is rendered onto `self.tape` (see `tape.py`). Commands that print fail with
-NO_PAPER or the cover-open error when the paper is out or the cover is open; receipts opened with the
-"do not print" flag do not need paper.
+Printing: every document is rendered onto `self.tape` (see `tape.py`; it keeps the last
+`config.tape_keep`). Commands that print fail with NO_PAPER or the cover-open error when the paper is
+out or the cover is open; receipts opened with the "do not print" flag do not need paper.
 """
 
 from __future__ import annotations

@@ -127,7 +127,8 @@ class Simulator:
 
     @property
     def documents(self) -> list[FiscalDocument]:
-        """Every committed fiscal document, oldest first."""
+        """Every committed fiscal document, oldest first, read from the store (for tests and tools: it
+        costs O(documents); the simulator itself never calls it)."""
         return list(self.memory.documents)
 
     @property
