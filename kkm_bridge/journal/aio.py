@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +37,11 @@ class AsyncJournal:
 
     async def claim_next(self, device_id: str) -> Job | None:
         return await asyncio.to_thread(self.sync.claim_next, device_id)
+
+    async def claim_and_preflight(
+        self, device_id: str, facts_for: Callable[[Job], PreflightFacts | None]
+    ) -> Job | None:
+        return await asyncio.to_thread(self.sync.claim_and_preflight, device_id, facts_for)
 
     async def record_preflight(self, job_id: str, facts: PreflightFacts) -> Job:
         return await asyncio.to_thread(self.sync.record_preflight, job_id, facts)

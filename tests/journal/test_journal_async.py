@@ -33,6 +33,9 @@ async def test_async_round_trip(journal_path: Path) -> None:
         await aj.fail(nxt.job_id, "paper_out", "Paper out")
         await aj.requeue(nxt.job_id)
         assert (await aj.get(nxt.job_id)).state is JobState.ACCEPTED
+        claimed = await aj.claim_and_preflight("kkm1", lambda job: PreflightFacts(11, 2, False))
+        assert claimed is not None and claimed.job_id == nxt.job_id
+        assert claimed.preflight == PreflightFacts(11, 2, False)
         assert (await aj.counts())[JobState.DONE] == 1
     finally:
         await aj.close()

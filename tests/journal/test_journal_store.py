@@ -249,6 +249,45 @@ def test_preflight_only_while_in_progress(journal: Journal) -> None:
         journal.record_preflight("j1", facts)
 
 
+def test_claim_and_preflight_claims_and_records_in_one_step(journal: Journal) -> None:
+    journal.accept(new_job(job_id="low", priority=Priority.BACKGROUND))
+    journal.accept(new_job(job_id="high"))
+    seen: list[Job] = []
+
+    def facts_for(job: Job) -> PreflightFacts:
+        seen.append(job)
+        return PreflightFacts(41, 3, False, shift_open=True, extra={"expected_kind": "sell"})
+
+    job = journal.claim_and_preflight("kkm1", facts_for)
+    assert job is not None and job.job_id == "high"  # the same order as claim_next
+    assert [(j.job_id, j.state, j.attempts) for j in seen] == [("high", JobState.ACCEPTED, 0)]
+    assert job.state is JobState.IN_PROGRESS and job.attempts == 1 and job.started_at is not None
+    facts = PreflightFacts(41, 3, False, shift_open=True, extra={"expected_kind": "sell"})
+    assert job.preflight == facts and job.preflight_at is not None
+    assert journal.get("high") == job
+    assert journal.claim_and_preflight("kkm2", facts_for) is None  # nothing queued for that device
+    assert len(seen) == 1
+
+
+def test_claim_and_preflight_without_facts_is_a_plain_claim(journal: Journal) -> None:
+    journal.accept(new_job(job_id="j1"))
+    job = journal.claim_and_preflight("kkm1", lambda job: None)
+    assert job is not None and job.state is JobState.IN_PROGRESS and job.attempts == 1
+    assert job.preflight is None and job.preflight_at is None
+
+
+def test_claim_and_preflight_claims_nothing_when_the_facts_fail(journal: Journal) -> None:
+    journal.accept(new_job(job_id="j1"))
+
+    def broken(job: Job) -> PreflightFacts:
+        raise RuntimeError("planner bug")
+
+    with pytest.raises(RuntimeError):
+        journal.claim_and_preflight("kkm1", broken)
+    job = journal.get("j1")
+    assert job.state is JobState.ACCEPTED and job.attempts == 0 and job.preflight is None
+
+
 def test_requeue_clears_attempt_data_but_counts_attempts(journal: Journal) -> None:
     journal.accept(new_job(job_id="j1"))
     journal.claim_next("kkm1")
