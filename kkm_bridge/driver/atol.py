@@ -86,6 +86,9 @@ TLV_BATCH = 32
 #: First batch, sent with A4 45 before its size hint is known: enough for a small document.
 FIRST_TLV_BATCH = 12
 SHIFT_SCAN_LIMIT = 64
+#: How long a status the driver verified stays usable for its own shift-policy decision, provided no
+#: command reached the device since (see `_recent_status`).
+STATUS_REUSE_SECONDS = 2.0
 #: Runs of one command list when the link forces a retry (see `_run`).
 MAX_ATTEMPTS = 4
 
@@ -143,6 +146,8 @@ class AtolDriver:
         self._mode: int | None = None
         self._last_document: int | None = None
         self._shift_opened_at: dict[int, datetime] = {}
+        #: The last status read from the device: (status, link task count then, loop time then).
+        self._verified: tuple[DeviceStatus, int, float] | None = None
         #: Whether the last `_run` had to resend an ADD (its tasks may have run out of order).
         self.last_run_tainted = False
 
@@ -157,6 +162,7 @@ class AtolDriver:
             await self.link.open()
             self._mode = None
             self._last_document = None
+            self._verified = None
             state = await self._state()
             if state.receipt_state and self.cancel_open_receipt_on_connect:
                 logger.warning("cancelling a receipt left open on the device", extra=self._ctx())
@@ -311,6 +317,7 @@ class AtolDriver:
         """After a link error we do not know what the device did: re-read mode and documents."""
         self._mode = None
         self._last_document = None
+        self._verified = None
 
     async def _after_reorder(self, commands: list[_Cmd]) -> None:
         """Forget the mode; cancel a receipt this command list may have opened."""
@@ -385,7 +392,7 @@ class AtolDriver:
         if shift_open and opened_at is not None:
             if opened_at + timedelta(hours=self.shift_policy.max_hours) <= state.datetime:
                 shift_state = ShiftState.EXPIRED
-        return DeviceStatus(
+        status = DeviceStatus(
             shift_state=shift_state,
             shift_number=shift_number,
             receipt_open=bool(state.receipt_state),
@@ -398,6 +405,28 @@ class AtolDriver:
             device_time=state.datetime,
             shift_opened_at=opened_at,
         )
+        self._verified = (status, self.link.stats.tasks, asyncio.get_running_loop().time())
+        return status
+
+    def _recent_status(self) -> DeviceStatus | None:
+        """The status read moments ago, if no command has reached the device since: then it still holds.
+
+        Typical: the worker asks `status()` for its pre-flight facts and calls `fiscalize()` right after;
+        asking the device a second time (3F, FN shift state, the last-document probe) would tell us
+        nothing new. The device has one host (this link) and changes its shift or documents only on our
+        commands; every command is an ADD, which the link counts, so an unchanged count means an
+        unchanged device. Only the clock moves on: a shift that expires in the gap is refused by the
+        device (`ShiftExpired`) and `fiscalize` applies the policy then, as it does for clock skew.
+        The age limit keeps that gap short. Only the shift policy uses it: `status()` itself always asks
+        the device (the worker's pre-flight facts must be what the device confirmed).
+        """
+        verified = self._verified
+        if verified is None:
+            return None
+        status, tasks, at = verified
+        if tasks != self.link.stats.tasks or asyncio.get_running_loop().time() - at > STATUS_REUSE_SECONDS:
+            return None
+        return status
 
     # -- documents ------------------------------------------------------------------------------
 
@@ -572,7 +601,7 @@ class AtolDriver:
         self, *, force_expired: bool = False
     ) -> tuple[FiscalDocument | None, FiscalDocument | None]:
         """Carry out the shift policy; returns (shift-close document, shift-open document)."""
-        status = await self._status()
+        status = self._recent_status() or await self._status()
         if force_expired and status.shift_state is not ShiftState.CLOSED:
             status = _with_state(status, ShiftState.EXPIRED)
         decision = decide(self.shift_policy, status)

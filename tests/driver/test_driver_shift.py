@@ -9,6 +9,7 @@ from driver_testutil import Rig
 from driver_testutil import assert_matches, receipt
 
 from kkm_bridge.driver.api import DeviceStatus, DocumentKind, ShiftState
+from kkm_bridge.driver.atol import AtolDriver
 from kkm_bridge.driver.errors import ShiftPolicyRefused
 from kkm_bridge.driver.shift_policy import ShiftAction, ShiftPolicy, decide, is_expired
 
@@ -107,3 +108,58 @@ async def test_no_auto_open_refuses_on_a_closed_shift(rig: Rig) -> None:
     finally:
         await driver.close()
     assert rig.sim.documents == []
+
+
+def _commands_sent(driver: AtolDriver) -> list[int]:
+    """Spy on the driver's transport: the command code of every ADD written from now on."""
+    codes: list[int] = []
+    write = driver.link.transport.write
+
+    async def spy(data: bytes, deadline: float | None = None) -> None:
+        if len(data) > 9 and data[4] == 0xC1:  # FE len len id C1 flags tid pw pw code
+            codes.append(data[9])
+        await write(data, deadline)
+
+    driver.link.transport.write = spy  # type: ignore[method-assign]
+    return codes
+
+
+async def test_a_status_just_read_is_not_asked_again(rig: Rig) -> None:
+    """status() then fiscalize(), nothing sent in between (the worker's pre-flight): the shift policy
+    uses the status the device gave moments ago instead of asking for it a second time. Once any other
+    command has reached the device, the policy asks again."""
+    driver = rig.driver()
+    await driver.connect()
+    try:
+        await driver.fiscalize(receipt())
+        await driver.status()
+        codes = _commands_sent(driver)
+        await driver.fiscalize(receipt())
+        assert 0x3F not in codes  # no device-state query: straight to the receipt
+        assert 0x92 in codes  # (open receipt)
+        await driver.status()
+        await driver.open_drawer()
+        codes.clear()
+        await driver.fiscalize(receipt())
+        assert codes.count(0x3F) >= 1  # a command went out since the status: asked again
+    finally:
+        await driver.close()
+    assert [d.kind for d in rig.sim.documents] == ["shift_open", "receipt", "receipt", "receipt"]
+
+
+async def test_a_shift_expiring_between_status_and_receipt(rig: Rig) -> None:
+    """The reused status said "open"; the shift expires before the receipt reaches the device, which
+    refuses it: the policy runs again on a fresh status and the receipt is printed once."""
+    driver = rig.driver(shift_policy=ShiftPolicy(auto_reopen=True))
+    await driver.connect()
+    try:
+        await driver.fiscalize(receipt())
+        rig.clock.advance(hours=23, minutes=59)
+        assert (await driver.status()).shift_state is ShiftState.OPEN
+        rig.clock.advance(minutes=2)
+        result = await driver.fiscalize(receipt())
+    finally:
+        await driver.close()
+    assert result.shift_closed_first is not None and result.shift_opened
+    assert [d.kind for d in rig.sim.documents] == ["shift_open", "receipt", "shift_close", "shift_open", "receipt"]
+    assert_matches(rig.sim, result.document)
