@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
-from http_testutil import Api, device_settings, make_config, make_simulator, unique_name, unregister
+from http_testutil import Api, StartApi, device_settings, make_config, make_simulator, unique_name, unregister
 
 from kkm_bridge.config import Config, DeviceSettings
 from kkm_bridge.daemon import Daemon
@@ -35,8 +35,6 @@ def simulator(settings: DeviceSettings) -> Simulator:
 def config(tmp_path: Path, settings: DeviceSettings) -> Config:
     return make_config(tmp_path, (settings,))
 
-
-StartApi = Callable[[Config], Awaitable[Api]]
 
 
 @pytest.fixture

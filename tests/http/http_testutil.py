@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -132,3 +132,7 @@ def journal_jobs(config: Config) -> list[Any]:
 
 def unregister(name: str) -> None:
     unregister_simulator(name)
+
+
+#: What the ``start_api`` fixture returns: start a daemon for a config, get a logged-in client.
+StartApi = Callable[[Config], Awaitable[Api]]

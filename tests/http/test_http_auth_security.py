@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import StartApi
+from http_testutil import StartApi
 from http_testutil import API_KEY, Api, journal_jobs, sell_body
 
 from kkm_bridge.config import Config, HttpSettings

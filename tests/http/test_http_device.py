@@ -7,7 +7,7 @@ import dataclasses
 import socket
 from pathlib import Path
 
-from conftest import StartApi
+from http_testutil import StartApi
 from http_testutil import Api, device_settings, journal_jobs, make_config, make_simulator, sell_body
 
 from kkm_bridge.config import Config, DeviceSettings

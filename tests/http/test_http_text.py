@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import StartApi
+from http_testutil import StartApi
 from http_testutil import MILK, Api, device_settings, journal_jobs, make_config, make_simulator, sell_body
 
 from kkm_bridge.config import Config, config_from_mapping
