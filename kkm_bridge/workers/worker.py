@@ -9,8 +9,9 @@ The loop::
     connect (backoff while unreachable; queued jobs whose deadline passes meanwhile fail device_unreachable)
     recover every in_progress job of this device (journal.in_flight): ask the device, decide, then
       complete it (printed), requeue it (not printed), or leave it for an operator (contradictory facts)
-    claim the next job (journal.claim_next: interactive first, then oldest)
-    run it:  status -> cancel a stray open receipt -> record pre-flight facts (durable) -> send the job
+    status -> cancel a stray open receipt -> claim the next job with its pre-flight facts, in one durable
+      journal transaction (journal.claim_and_preflight: interactive first, then oldest)
+    run it:  send the job
       -> complete (done) | device refused: check nothing printed, cancel, fail with the device's code
       | anything else: outcome unknown, job stays in_progress, reconnect and recover (above)
 
@@ -31,7 +32,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from kkm_bridge.driver.api import DeviceStatus, FiscalDevice, FiscalDocument, ShiftState
-from kkm_bridge.journal import AsyncJournal, InvalidTransition, Job, JobState, NewJob
+from kkm_bridge.journal import AsyncJournal, InvalidTransition, Job, JobState, NewJob, PreflightFacts
 
 from .errors import (
     CODE_DEVICE_UNREACHABLE,
@@ -105,6 +106,27 @@ def _utcnow() -> datetime:
 
 class _Offline(Exception):
     """Internal: the device could not be reached or the link broke; carries the cause."""
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """A job claimed together with its pre-flight facts: its operation and the facts recorded."""
+
+    op: Operation
+    preflight: Preflight
+
+
+def _preflight(status: DeviceStatus, op: Operation) -> Preflight:
+    """The pre-flight facts of a job: the device's status just before it, and what it should produce."""
+    expected = expectation(op)
+    return Preflight(
+        last_document_number=status.last_document_number,
+        shift_number=status.shift_number,
+        receipt_open=status.receipt_open,
+        shift_open=status.shift_state != ShiftState.CLOSED,
+        expected_kind=expected.kind if expected else None,
+        expected_total=expected.total if expected else None,
+    )
 
 
 class DeviceWorker:
@@ -267,11 +289,11 @@ class DeviceWorker:
                     await self._ensure_ready()
                     if self._stopping:
                         break
-                    job = await self.journal.claim_next(self.device_id)
+                    job, ready = await self._claim()
                     await self._settle_expired()
                     if job is not None:
                         self.queue.remove(job.job_id)
-                        await self._run_job(job)
+                        await self._run_job(job, ready)
                         continue
                 await self._settle_queue()
                 if not self.queue:
@@ -401,45 +423,90 @@ class DeviceWorker:
 
     # ------------------------------------------------------------------ one job
 
-    async def _run_job(self, job: Job) -> None:
-        ctx = {**self._ctx, "job_id": job.job_id}
+    async def _claim(self) -> tuple[Job | None, _Ready | None]:
+        """The next job, claimed. With jobs waiting, the device is asked for its state first and the job is
+        claimed together with its pre-flight facts (``claim_and_preflight``: one journal transaction, one
+        fsync); the job comes back ``_Ready`` to send. Otherwise (nothing waiting, or the status query was
+        refused) a plain claim, and ``_run_job`` asks the device itself.
+
+        Why asking first is as safe as claiming first: nothing reaches the device between this status and
+        the job's first command (this task holds ``device_lock``, the driver talks to the device only on
+        our behalf), so the facts are the device's state just before the job, as confirmed by the device.
+        They are durable before the first command goes out. A status that fails before any claim leaves
+        nothing to undo (before, the claimed job had to be requeued).
+        """
+        if not self.queue:
+            return await self.journal.claim_next(self.device_id), None
         try:
-            op = self.planner(job)
-        except PlanError as exc:
-            log.warning("worker %s: job %s cannot be executed: %s", self.device_id, job.job_id, exc, extra=ctx)
-            self._finish(await self.journal.fail(job.job_id, CODE_INVALID_REQUEST, str(exc)))
-            return
-        expected = expectation(op)
+            status = await self._ready_status(None)
+        except Exception as exc:
+            if refusal_of(exc) is None:
+                raise _Offline("status before job") from exc
+            # The device refuses to report its state: claim the job the ordinary way; ``_run_job`` asks
+            # again and fails the job with the device's error (nothing of it was sent).
+            return await self.journal.claim_next(self.device_id), None
+        planned: dict[str, _Ready | BaseException] = {}
+
+        def facts_for(job: Job) -> PreflightFacts | None:
+            # Runs in the journal's thread, inside its write transaction: planning is pure and quick.
+            try:
+                op = self.planner(job)
+            except Exception as exc:  # PlanError (fail the job), or a planner bug (re-raised below)
+                planned["error"] = exc
+                return None
+            ready = _Ready(op, _preflight(status, op))
+            planned["ready"] = ready
+            return ready.preflight.to_facts()
+
+        job = await self.journal.claim_and_preflight(self.device_id, facts_for)
+        ready = planned.get("ready")
+        # A job that could not be planned is claimed without facts: ``_run_job`` plans it again and fails it
+        # (PlanError), or the planner's bug surfaces there as it always did.
+        return job, ready if job is not None and isinstance(ready, _Ready) else None
+
+    async def _ready_status(self, job: Job | None) -> DeviceStatus:
+        """The device's status before a job, with a stray open receipt cancelled first."""
+        status = await self.device.status()
+        if status.receipt_open:
+            log.warning("worker %s: cancelling a receipt left open on the device before %s", self.device_id,
+                        f"job {job.job_id}" if job is not None else "the next job",
+                        extra={**self._ctx, "job_id": job.job_id} if job is not None else self._ctx)
+            await self.device.cancel_receipt()
+            status = await self.device.status()
+        return status
+
+    async def _run_job(self, job: Job, ready: _Ready | None = None) -> None:
+        ctx = {**self._ctx, "job_id": job.job_id}
+        if ready is None:
+            try:
+                op = self.planner(job)
+            except PlanError as exc:
+                log.warning("worker %s: job %s cannot be executed: %s", self.device_id, job.job_id, exc, extra=ctx)
+                self._finish(await self.journal.fail(job.job_id, CODE_INVALID_REQUEST, str(exc)))
+                return
+        else:
+            op = ready.op
         self._current = job.job_id
         try:
-            try:
-                status = await self.device.status()
-                if status.receipt_open:
-                    log.warning("worker %s: cancelling a receipt left open on the device before job %s",
-                                self.device_id, job.job_id, extra=ctx)
-                    await self.device.cancel_receipt()
-                    status = await self.device.status()
-            except Exception as exc:
-                refusal = refusal_of(exc)
-                if refusal is None:
-                    # Nothing of this job was sent: put it back in the queue at once, so that its deadline
-                    # keeps counting there (device_unreachable) instead of waiting for recovery.
-                    await self._requeue(job)
-                    raise _Offline("status before job") from exc
-                # Nothing of this job was sent: failing it is safe.
-                self._finish(await self.journal.fail(job.job_id, refusal.error_code, refusal.error_message))
-                return
-            preflight = Preflight(
-                last_document_number=status.last_document_number,
-                shift_number=status.shift_number,
-                receipt_open=status.receipt_open,
-                shift_open=status.shift_state != ShiftState.CLOSED,
-                expected_kind=expected.kind if expected else None,
-                expected_total=expected.total if expected else None,
-            )
-            await self.journal.record_preflight(job.job_id, preflight.to_facts())
-            log.info("worker %s: sending job %s (%s, attempt %d, last document %d)", self.device_id, job.job_id,
-                     job.kind, job.attempts, status.last_document_number, extra=ctx)
+            if ready is None:
+                try:
+                    status = await self._ready_status(job)
+                except Exception as exc:
+                    refusal = refusal_of(exc)
+                    if refusal is None:
+                        # Nothing of this job was sent: put it back in the queue at once, so that its deadline
+                        # keeps counting there (device_unreachable) instead of waiting for recovery.
+                        await self._requeue(job)
+                        raise _Offline("status before job") from exc
+                    # Nothing of this job was sent: failing it is safe.
+                    self._finish(await self.journal.fail(job.job_id, refusal.error_code, refusal.error_message))
+                    return
+                preflight = _preflight(status, op)
+                await self.journal.record_preflight(job.job_id, preflight.to_facts())
+            else:
+                preflight = ready.preflight
+            log.info("worker %s: sending job %s (%s, attempt %d, last document %s)", self.device_id, job.job_id,
+                     job.kind, job.attempts, preflight.last_document_number, extra=ctx)
             try:
                 outcome = await execute(op, self.device)
             except Exception as exc:
