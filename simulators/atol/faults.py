@@ -42,6 +42,8 @@ POWER_CUT_POINTS: dict[str, tuple[str, int | None]] = {
 }
 
 FAULT_KINDS = ("drop", "corrupt", "stall", "disconnect", "power_cut")
+#: Entries kept in `Faults.triggered`.
+TRIGGERED_KEEP = 1000
 
 
 @dataclass
@@ -76,7 +78,8 @@ class Faults:
     #: How long a power cut keeps the device off (input is discarded meanwhile), in seconds.
     power_off_seconds: float = 0.0
     scripted: list[ScriptedFault] = field(default_factory=list)
-    #: Log of triggered faults, for tests and for the CLI's stderr.
+    #: Log of triggered faults, for tests and for the CLI's stderr (`note()` keeps it bounded: a
+    #: long-running simulator with a fault rate fires for ever).
     triggered: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -111,6 +114,12 @@ class Faults:
 
     # -- used by the simulator ---------------------------------------------------------------------
 
+    def note(self, entry: str) -> None:
+        """Log a triggered fault; past `TRIGGERED_KEEP` entries the older half is dropped."""
+        self.triggered.append(entry)
+        if len(self.triggered) > TRIGGERED_KEEP:
+            del self.triggered[: TRIGGERED_KEEP // 2]
+
     def take(self, kind: str, command: int | None, stage: str | None = None) -> ScriptedFault | None:
         """Consume and return the first scripted fault of `kind` that fires now, if any."""
         for fault in self.scripted:
@@ -122,8 +131,8 @@ class Faults:
             fault.count -= 1
             if fault.count <= 0:
                 self.scripted.remove(fault)
-            self.triggered.append(f"{kind}" + (f":{stage}" if stage else "") +
-                                  (f" cmd={command:02X}" if command is not None else ""))
+            self.note(f"{kind}" + (f":{stage}" if stage else "") +
+                      (f" cmd={command:02X}" if command is not None else ""))
             return fault
         return None
 
@@ -138,7 +147,7 @@ class Faults:
                 out[i] ^= 1 << self.rng.randrange(8)
                 hit = True
         if hit:
-            self.triggered.append("corrupt_rate")
+            self.note("corrupt_rate")
         return bytes(out)
 
     def corrupt_one(self, data: bytes) -> bytes:
@@ -154,7 +163,7 @@ class Faults:
 
     def should_drop(self) -> bool:
         if self.drop_rate > 0 and self.rng.random() < self.drop_rate:
-            self.triggered.append("drop_rate")
+            self.note("drop_rate")
             return True
         return False
 

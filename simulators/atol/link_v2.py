@@ -16,6 +16,9 @@ from protocols.atol.v2 import STX, Deliver, DeviceLink, Failed, SetTimer, Write
 from .link_v3 import Outgoing, command_code
 from .task_buffer import Task
 
+#: Entries kept in `LinkV2.failures`.
+FAILURES_KEEP = 1000
+
 
 class LinkV2:
     """One v2 device link."""
@@ -31,7 +34,7 @@ class LinkV2:
         self.monotonic = monotonic
         self.link = DeviceLink()
         self.timer_due: float | None = None
-        self.failures: list[str] = []
+        self.failures: list[str] = []  # the last failures (bounded: a long-running link fails for ever)
         self._command: int | None = None
 
     def reset_line(self) -> None:
@@ -61,3 +64,5 @@ class LinkV2:
                 self._run(self.link.reply(reply))
             elif isinstance(action, Failed):
                 self.failures.append(action.reason)
+                if len(self.failures) > FAILURES_KEEP:
+                    del self.failures[: FAILURES_KEEP // 2]

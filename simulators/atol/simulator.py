@@ -205,7 +205,7 @@ class Simulator:
 
     def power_cut(self, off_seconds: float = 0.0) -> None:
         """Cut the power now (between commands)."""
-        self.faults.triggered.append("power_cut:manual")
+        self.faults.note("power_cut:manual")
         self._after_power_cut(off_seconds)
 
     # -- internals ---------------------------------------------------------------------------------

@@ -119,3 +119,13 @@ def test_unsent_offline_documents_are_counted_without_loading_them(tmp_path: Pat
     state = InProcessHost(reopened).call_ok(cmd.FnOfdState())
     assert (state.unsent_count, state.first_unsent_number) == (3, 4)
     reopened.close()
+
+
+def test_fault_log_is_bounded() -> None:
+    from simulators.atol.faults import TRIGGERED_KEEP, Faults
+
+    faults = Faults(seed=1, drop_rate=1.0)
+    for _ in range(3 * TRIGGERED_KEEP):
+        assert faults.should_drop()
+    assert TRIGGERED_KEEP // 2 <= len(faults.triggered) <= TRIGGERED_KEEP
+    assert faults.triggered[-1] == "drop_rate"
