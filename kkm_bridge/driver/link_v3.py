@@ -52,6 +52,35 @@ from kkm_bridge.transports import Transport, TransportError, deadline_in
 
 logger = logging.getLogger(__name__)
 
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
+
+
+async def _settled(future: asyncio.Future[Any], timeout: float) -> bool:
+    """Wait until `future` is done or `timeout` seconds pass; whether it is done. Never cancels it.
+
+    `asyncio.wait({future}, timeout=...)` without its per-call sets and bookkeeping: this runs for
+    every frame the link sends.
+    """
+    if future.done():
+        return True
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    timer = loop.call_later(timeout, wake)
+    future.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        future.remove_done_callback(wake)
+    return future.done()
+
+
 MAX_ID = 0xDF  # packet and task ids run 0x00..0xDF (atol4j), F0 is the device's async id
 _RUNNING = (TaskState.PENDING, TaskState.IN_PROGRESS, TaskState.WAITING)
 
@@ -186,7 +215,7 @@ class V3Link:
         self._failure: BaseException | None = None
         self._last_rx = 0.0
         self._seq = 0
-        self._write_lock = asyncio.Lock()
+        self._clock = _loop_time  # the running loop's clock; bound to the loop itself by open()
         #: Whether the last `run_pipeline` had to resend an ADD (its order is then not guaranteed).
         self.last_tainted = False
 
@@ -211,6 +240,7 @@ class V3Link:
         self._failure = None
         self._results.clear()
         self._live_tids.clear()
+        self._clock = asyncio.get_running_loop().time
         self._last_rx = self._now()
         self._reader = asyncio.get_running_loop().create_task(self._read_loop(), name="atol-v3-reader")
         await self.abort()
@@ -231,9 +261,8 @@ class V3Link:
 
     # -- the reader -----------------------------------------------------------------------------
 
-    @staticmethod
-    def _now() -> float:
-        return asyncio.get_running_loop().time()
+    def _now(self) -> float:
+        return self._clock()
 
     async def _read_loop(self) -> None:
         try:
@@ -274,7 +303,8 @@ class V3Link:
             self.stats.resend_requests_in += 1
             pending = self._pending.get(pid)
             if pending is not None:
-                logger.debug("device asks to resend packet %02X", pid, extra=self._ctx())
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug("device asks to resend packet %02X", pid, extra=self._ctx())
                 pending.attempts += 1  # the device lost the first copy: it may now run out of order
                 await self._write(pending.frame)
             return
@@ -284,15 +314,18 @@ class V3Link:
             logger.warning("undecodable status in packet %02X: %s", pid, exc, extra=self._ctx())
             return
         if pid == ASYNC_PACKET_ID:
-            logger.debug("async %s for task %s", status.state.name, status.tid, extra=self._ctx())
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("async %s for task %s", status.state.name, status.tid, extra=self._ctx())
             if status.tid is not None and status.state.has_tid:
                 self._store_result(status.tid, status.state, status.payload)
             return
         pending = self._pending.get(pid)
         if pending is None or pending.future.done():
-            logger.debug("late or duplicate answer for packet %02X ignored", pid, extra=self._ctx())
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("late or duplicate answer for packet %02X ignored", pid, extra=self._ctx())
             return
-        logger.debug("packet %02X (%s): %s", pid, pending.what, status.state.name, extra=self._ctx())
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("packet %02X (%s): %s", pid, pending.what, status.state.name, extra=self._ctx())
         pending.future.set_result(status)
 
     async def _on_corrupt(self, error: FrameError) -> None:
@@ -328,13 +361,13 @@ class V3Link:
     # -- frames out -----------------------------------------------------------------------------
 
     async def _write(self, frame: bytes) -> None:
-        async with self._write_lock:
-            try:
-                await self.transport.write(frame, deadline_in(self.timeouts.connect))
-            except TransportError as exc:
-                error = DeviceUnreachable(f"{self.transport.address}: {exc}")
-                self._fail_all(error, cause=exc)
-                raise error from exc
+        # No lock of our own: `Transport.write` sends each frame whole, one writer at a time.
+        try:
+            await self.transport.write(frame, self._clock() + self.timeouts.connect)
+        except TransportError as exc:
+            error = DeviceUnreachable(f"{self.transport.address}: {exc}")
+            self._fail_all(error, cause=exc)
+            raise error from exc
         self.stats.bytes_out += len(frame)
         self.stats.frames_out += 1
 
@@ -386,8 +419,7 @@ class V3Link:
             while True:
                 left = max(pending.sent_at, self._last_rx) + quiet - self._now()
                 if left > 0:
-                    done, _ = await asyncio.wait({pending.future}, timeout=left)
-                    if done:
+                    if await _settled(pending.future, left):
                         return pending.future.result()
                     continue
                 if pending.future.done():
@@ -399,7 +431,8 @@ class V3Link:
                 pending.attempts += 1
                 pending.sent_at = self._now()
                 self.stats.retransmits += 1
-                logger.debug("retransmitting %s (packet %02X)", pending.what, pending.pid, extra=self._ctx())
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug("retransmitting %s (packet %02X)", pending.what, pending.pid, extra=self._ctx())
                 await self._write(pending.frame)
         finally:
             if self._pending.get(pending.pid) is pending:
@@ -470,7 +503,7 @@ class V3Link:
                     raise LinkTimeout(f"{self.transport.address}: no result for task {tid:02X} in {timeout:.0f} s")
                 left = min(deadline, max(last_poll, self._last_rx) + poll) - now
                 if left > 0:
-                    await asyncio.wait({waiter}, timeout=left)
+                    await _settled(waiter, left)
                     continue
                 if self._now() >= deadline:
                     continue
