@@ -17,6 +17,7 @@ Lifecycle of a job (see ``models`` for the exact state machine)::
                         journal.complete(job.job_id, JobResult(...))  # or fail(job_id, code, message)
             or, having asked the device first: job = journal.claim_and_preflight("kkm1", facts_for)
                         # claim + pre-flight facts (facts_for(job) -> PreflightFacts) in one transaction
+                        journal.complete_and_claim(done_id, result, "kkm1", facts_for)  # + the last job's done
     api:    journal.get(job_id), journal.find_by_key(key), journal.list_jobs(device_id=, shift=, since=,
             until=, state=), journal.counts(device_id)
 
@@ -27,7 +28,8 @@ Public API:
   ``AsyncJournal`` wraps it with ``asyncio.to_thread`` for the event loop. Calls are one small transaction
   each; every write is committed and fsync'd before it returns.
 * Writes: ``accept(NewJob) -> AcceptOutcome(job, replay)``, ``claim_next(device_id) -> Job | None``,
-  ``record_preflight(job_id, PreflightFacts) -> Job``, ``claim_and_preflight(device_id, facts_for) -> Job | None``, ``complete(job_id, JobResult | mapping) -> Job``,
+  ``record_preflight(job_id, PreflightFacts) -> Job``, ``claim_and_preflight(device_id, facts_for) -> Job | None``,
+  ``complete_and_claim(job_id, result, device_id, facts_for) -> (Job, Job | None)``, ``complete(job_id, JobResult | mapping) -> Job``,
   ``fail(job_id, code, message) -> Job``, ``requeue(job_id) -> Job``.
 * Reads: ``get(job_id) -> Job`` (``JobNotFound``), ``find_by_key(key, scope=None)``,
   ``find_by_order_id(order_id, scope=None, kind=None)``, ``list_jobs(...)`` (newest first), ``in_flight(device_id)``,

@@ -43,6 +43,15 @@ class AsyncJournal:
     ) -> Job | None:
         return await asyncio.to_thread(self.sync.claim_and_preflight, device_id, facts_for)
 
+    async def complete_and_claim(
+        self,
+        job_id: str,
+        result: JobResult | Mapping[str, Any],
+        device_id: str,
+        facts_for: Callable[[Job], PreflightFacts | None],
+    ) -> tuple[Job, Job | None]:
+        return await asyncio.to_thread(self.sync.complete_and_claim, job_id, result, device_id, facts_for)
+
     async def record_preflight(self, job_id: str, facts: PreflightFacts) -> Job:
         return await asyncio.to_thread(self.sync.record_preflight, job_id, facts)
 

@@ -435,45 +435,71 @@ class Journal:
         """
         return self._claim(device_id, facts_for)
 
-    def _claim(self, device_id: str, facts_for: Callable[[Job], PreflightFacts | None] | None) -> Job | None:
-        facts: PreflightFacts | None = None
+    def complete_and_claim(
+        self,
+        job_id: str,
+        result: JobResult | Mapping[str, Any],
+        device_id: str,
+        facts_for: Callable[[Job], PreflightFacts | None],
+    ) -> tuple[Job, Job | None]:
+        """``complete(job_id, result)`` and ``claim_and_preflight(device_id, facts_for)`` in one transaction:
+        (the finished job, the claimed one or None).
+
+        For a worker that goes straight from one job to the next: the finished job's result and the next
+        job's pre-flight facts become durable with one fsync. Delaying the first job's ``done`` until the
+        next job's facts are known is safe: its document is in fiscal memory, and its own pre-flight facts
+        are durable, so a crash meanwhile is resolved by recovery (the document is found: done). If
+        ``facts_for`` raises, nothing is written (not even the completion).
+        """
+        sets = self._result_columns(result)
         with self._write() as conn:
             now = self._now_ms()
-            expired = conn.execute(
-                "SELECT job_id FROM jobs WHERE device_id = ? AND state = 'accepted'"
-                " AND deadline_ms IS NOT NULL AND deadline_ms <= ?",
-                (device_id, now),
-            ).fetchall()
-            for (expired_id,) in expired:
-                self._transition(
-                    expired_id, JobState.FAILED,
-                    {"error_code": "deadline_expired", "error_message": "deadline passed before the job started",
-                     "finished_ms": now},
-                    conn=conn, now=now,
-                )
-            if facts_for is None:
-                row = conn.execute(
-                    "SELECT job_id FROM jobs WHERE device_id = ? AND state = 'accepted'"
-                    " ORDER BY priority DESC, seq LIMIT 1",
-                    (device_id,),
-                ).fetchone()
-            else:
-                row = conn.execute(
-                    f"SELECT {_COLUMNS} FROM jobs WHERE device_id = ? AND state = 'accepted'"
-                    " ORDER BY priority DESC, seq LIMIT 1",
-                    (device_id,),
-                ).fetchone()
-            if row is None:
-                return None
-            sets: dict[str, Any] = {"attempts": _Expr("attempts + 1"), "started_ms": now}
-            if facts_for is not None:
-                facts = facts_for(self._row_to_job(row))
-                if facts is not None:
-                    sets.update(_preflight_columns(facts, now))
-            job = self._transition(row["job_id"], JobState.IN_PROGRESS, sets, conn=conn, now=now)
-        if facts is not None:
+            done = self._transition(job_id, JobState.DONE, {**sets, "finished_ms": now}, conn=conn, now=now)
+            job, facts = self._claim_in(conn, now, device_id, facts_for)
+        if job is not None and facts is not None:
+            self._log_preflight(job, facts)
+        return done, job
+
+    def _claim(self, device_id: str, facts_for: Callable[[Job], PreflightFacts | None] | None) -> Job | None:
+        with self._write() as conn:
+            job, facts = self._claim_in(conn, self._now_ms(), device_id, facts_for)
+        if job is not None and facts is not None:
             self._log_preflight(job, facts)
         return job
+
+    def _claim_in(
+        self,
+        conn: sqlite3.Connection,
+        now: int,
+        device_id: str,
+        facts_for: Callable[[Job], PreflightFacts | None] | None,
+    ) -> tuple[Job | None, PreflightFacts | None]:
+        """The claim, inside the caller's write transaction: (claimed job, the facts recorded with it)."""
+        expired = conn.execute(
+            "SELECT job_id FROM jobs WHERE device_id = ? AND state = 'accepted'"
+            " AND deadline_ms IS NOT NULL AND deadline_ms <= ?",
+            (device_id, now),
+        ).fetchall()
+        for (expired_id,) in expired:
+            self._transition(
+                expired_id, JobState.FAILED,
+                {"error_code": "deadline_expired", "error_message": "deadline passed before the job started",
+                 "finished_ms": now},
+                conn=conn, now=now,
+            )
+        columns = "job_id" if facts_for is None else _COLUMNS
+        row = conn.execute(
+            f"SELECT {columns} FROM jobs WHERE device_id = ? AND state = 'accepted'"
+            " ORDER BY priority DESC, seq LIMIT 1",
+            (device_id,),
+        ).fetchone()
+        if row is None:
+            return None, None
+        sets: dict[str, Any] = {"attempts": _Expr("attempts + 1"), "started_ms": now}
+        facts = facts_for(self._row_to_job(row)) if facts_for is not None else None
+        if facts is not None:
+            sets.update(_preflight_columns(facts, now))
+        return self._transition(row["job_id"], JobState.IN_PROGRESS, sets, conn=conn, now=now), facts
 
     def record_preflight(self, job_id: str, facts: PreflightFacts) -> Job:
         """Durably record what the device reported just before this job's commands go out. Only for a job
@@ -507,20 +533,23 @@ class Journal:
     def complete(self, job_id: str, result: JobResult | Mapping[str, Any]) -> Job:
         """Mark an ``in_progress`` job ``done`` with its fiscal result (``JobResult`` or a JSON-ready mapping;
         money as ``Decimal`` or str, never float)."""
+        sets = self._result_columns(result)
+        with self._write() as conn:
+            now = self._now_ms()
+            return self._transition(job_id, JobState.DONE, {**sets, "finished_ms": now}, conn=conn, now=now)
+
+    @staticmethod
+    def _result_columns(result: JobResult | Mapping[str, Any]) -> dict[str, Any]:
         data = result.to_dict() if isinstance(result, JobResult) else dict(result)
-        result_json = to_json_text(data)
         fiscal_sign = data.get("fiscal_sign")
-        sets = {
-            "result_json": result_json,
+        return {
+            "result_json": to_json_text(data),
             "shift_number": _opt_int(data.get("shift_number"), "shift_number"),
             "document_number": _opt_int(data.get("document_number"), "document_number"),
             "fiscal_sign": None if fiscal_sign is None else str(fiscal_sign),
             "error_code": None,
             "error_message": None,
         }
-        with self._write() as conn:
-            now = self._now_ms()
-            return self._transition(job_id, JobState.DONE, {**sets, "finished_ms": now}, conn=conn, now=now)
 
     def fail(self, job_id: str, code: str, message: str) -> Job:
         """Mark a job ``failed``. Only call this when the device is known NOT to have produced a document for

@@ -36,6 +36,9 @@ async def test_async_round_trip(journal_path: Path) -> None:
         claimed = await aj.claim_and_preflight("kkm1", lambda job: PreflightFacts(11, 2, False))
         assert claimed is not None and claimed.job_id == nxt.job_id
         assert claimed.preflight == PreflightFacts(11, 2, False)
+        finished, none_left = await aj.complete_and_claim(claimed.job_id, JobResult(fiscal_sign="78"), "kkm1",
+                                                          lambda job: None)
+        assert finished.state is JobState.DONE and none_left is None
         assert (await aj.counts())[JobState.DONE] == 1
     finally:
         await aj.close()

@@ -288,6 +288,40 @@ def test_claim_and_preflight_claims_nothing_when_the_facts_fail(journal: Journal
     assert job.state is JobState.ACCEPTED and job.attempts == 0 and job.preflight is None
 
 
+def test_complete_and_claim_finishes_one_job_and_claims_the_next(journal: Journal) -> None:
+    journal.accept(new_job(job_id="first"))
+    journal.accept(new_job(job_id="second"))
+    journal.claim_and_preflight("kkm1", lambda job: PreflightFacts(41, 3, False))
+    done, nxt = journal.complete_and_claim(
+        "first", JobResult(fiscal_sign="123", document_number=42, shift_number=3), "kkm1",
+        lambda job: PreflightFacts(42, 3, False),
+    )
+    assert done.job_id == "first" and done.state is JobState.DONE
+    assert done.document_number == 42 and done.fiscal_sign == "123"
+    assert nxt is not None and nxt.job_id == "second" and nxt.state is JobState.IN_PROGRESS
+    assert nxt.preflight == PreflightFacts(42, 3, False)
+    assert journal.get("first") == done and journal.get("second") == nxt
+    done, nxt = journal.complete_and_claim("second", {"fiscal_sign": "9"}, "kkm1", lambda job: None)
+    assert done.state is JobState.DONE and nxt is None  # nothing left to claim: the completion still counts
+
+
+def test_complete_and_claim_writes_nothing_when_the_facts_fail(journal: Journal) -> None:
+    journal.accept(new_job(job_id="first"))
+    journal.accept(new_job(job_id="second"))
+    journal.claim_next("kkm1")
+
+    def broken(job: Job) -> PreflightFacts:
+        raise RuntimeError("planner bug")
+
+    with pytest.raises(RuntimeError):
+        journal.complete_and_claim("first", {"fiscal_sign": "1"}, "kkm1", broken)
+    assert journal.get("first").state is JobState.IN_PROGRESS
+    assert journal.get("second").state is JobState.ACCEPTED
+    with pytest.raises(InvalidTransition):  # only an in_progress job can be completed
+        journal.complete_and_claim("second", {"fiscal_sign": "1"}, "kkm1", lambda job: None)
+    assert journal.get("second").state is JobState.ACCEPTED
+
+
 def test_requeue_clears_attempt_data_but_counts_attempts(journal: Journal) -> None:
     journal.accept(new_job(job_id="j1"))
     journal.claim_next("kkm1")
