@@ -39,6 +39,6 @@ async def test_async_round_trip(journal_path: Path) -> None:
         finished, none_left = await aj.complete_and_claim(claimed.job_id, JobResult(fiscal_sign="78"), "kkm1",
                                                           lambda job: None)
         assert finished.state is JobState.DONE and none_left is None
-        assert (await aj.counts())[JobState.DONE] == 1
+        assert (await aj.counts())[JobState.DONE] == 2
     finally:
         await aj.close()
