@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from kkm_bridge.driver.api import DeviceStatus, FiscalDevice, FiscalDocument, ShiftState
-from kkm_bridge.journal import AsyncJournal, InvalidTransition, Job, JobState, NewJob, PreflightFacts
+from kkm_bridge.journal import AsyncJournal, InvalidTransition, Job, JobResult, JobState, NewJob, PreflightFacts
 
 from .errors import (
     CODE_DEVICE_UNREACHABLE,
@@ -116,6 +116,15 @@ class _Ready:
     preflight: Preflight
 
 
+@dataclass(frozen=True)
+class _Done:
+    """A job the device finished, with the result to record."""
+
+    job: Job
+    result: JobResult
+    document_number: int | None
+
+
 def _preflight(status: DeviceStatus, op: Operation) -> Preflight:
     """The pre-flight facts of a job: the device's status just before it, and what it should produce."""
     expected = expectation(op)
@@ -165,6 +174,9 @@ class DeviceWorker:
         self._task: asyncio.Task[None] | None = None
         self._backoff = self.config.backoff_initial
         self._ctx = {"device_id": device_id}
+        #: A job the device finished whose ``done`` is written together with the next job's claim (see
+        #: ``_claim``); written on its own (``_flush_done``) whenever the worker does anything else.
+        self._done_later: _Done | None = None
 
     # ------------------------------------------------------------------ public
 
@@ -215,6 +227,10 @@ class DeviceWorker:
                     await task
             elif not task.cancelled() and task.exception() is not None:
                 log.error("worker %s: loop ended with %r", self.device_id, task.exception(), extra=self._ctx)
+        try:
+            await self._flush_done()
+        except Exception:  # noqa: BLE001 - the job stays in_progress; recovery finds its document next start
+            log.exception("worker %s: could not record a finished job", self.device_id, extra=self._ctx)
         await self._close_device()
         self._set_state(WorkerState.STOPPED)
 
@@ -305,6 +321,7 @@ class DeviceWorker:
             except Exception as exc:  # noqa: BLE001 - the loop must survive anything; the cause is logged
                 log.exception("worker %s: unexpected error; reconnecting", self.device_id, extra=self._ctx)
                 await self._went_offline(exc)
+        await self._flush_done()
 
     async def _idle(self) -> None:
         """Wait until a job is queued or stop() is called."""
@@ -335,12 +352,19 @@ class DeviceWorker:
             log.info("worker %s: device online", self.device_id, extra=self._ctx)
         self._set_state(WorkerState.ONLINE)
         if self._needs_recovery:
+            await self._flush_done()
             for job in await self.journal.in_flight(self.device_id):
                 if job.job_id not in self._parked:
                     await self._recover(job)
             self._needs_recovery = False
 
     async def _went_offline(self, exc: BaseException) -> None:
+        try:
+            await self._flush_done()  # before recovery looks at in_progress jobs
+        except Exception:  # noqa: BLE001 - the job stays in_progress; recovery finds its document
+            log.exception("worker %s: could not record a finished job; recovery will", self.device_id,
+                          extra=self._ctx)
+            self._done_later = None
         self._last_error = f"{type(exc).__name__}: {exc}"
         self._reachable = False
         self._needs_recovery = True
@@ -436,10 +460,12 @@ class DeviceWorker:
         nothing to undo (before, the claimed job had to be requeued).
         """
         if not self.queue:
+            await self._flush_done()
             return await self.journal.claim_next(self.device_id), None
         try:
             status = await self._ready_status(None)
         except Exception as exc:
+            await self._flush_done()
             if refusal_of(exc) is None:
                 raise _Offline("status before job") from exc
             # The device refuses to report its state: claim the job the ordinary way; ``_run_job`` asks
@@ -458,7 +484,16 @@ class DeviceWorker:
             planned["ready"] = ready
             return ready.preflight.to_facts()
 
-        job = await self.journal.claim_and_preflight(self.device_id, facts_for)
+        finished = self._done_later
+        if finished is None:
+            job = await self.journal.claim_and_preflight(self.device_id, facts_for)
+        else:
+            # The previous job's done and this job's claim in one transaction: one fsync for both.
+            done, job = await self.journal.complete_and_claim(finished.job.job_id, finished.result,
+                                                              self.device_id, facts_for)
+            self._done_later = None
+            self._log_done(done, finished.document_number)
+            self._finish(done)
         ready = planned.get("ready")
         # A job that could not be planned is claimed without facts: ``_run_job`` plans it again and fails it
         # (PlanError), or the planner's bug surfaces there as it always did.
@@ -517,12 +552,27 @@ class DeviceWorker:
                     raise _Offline("job outcome unknown") from exc
                 await self._after_refusal(job, op, preflight, refusal.error_code, refusal.error_message)
                 return
-            done = await self.journal.complete(job.job_id, result_from_document(op, outcome.document, outcome.extra))
-            log.info("worker %s: job %s done (document %s)", self.device_id, job.job_id,
-                     outcome.document.number if outcome.document else None, extra=ctx)
-            self._finish(done)
+            finished = _Done(job, result_from_document(op, outcome.document, outcome.extra),
+                             outcome.document.number if outcome.document else None)
+            self._done_later = finished  # recorded with the next job's claim (``_claim``) if one is waiting
+            if not self.queue or self._stopping:
+                await self._flush_done()
         finally:
             self._current = None
+
+    async def _flush_done(self) -> None:
+        """Record the finished job that waits for the next claim, on its own."""
+        finished = self._done_later
+        if finished is None:
+            return
+        done = await self.journal.complete(finished.job.job_id, finished.result)
+        self._done_later = None
+        self._log_done(done, finished.document_number)
+        self._finish(done)
+
+    def _log_done(self, job: Job, document_number: int | None) -> None:
+        log.info("worker %s: job %s done (document %s)", self.device_id, job.job_id, document_number,
+                 extra={**self._ctx, "job_id": job.job_id})
 
     async def _after_refusal(self, job: Job, op: Operation, preflight: Preflight, code: str, message: str) -> None:
         ctx = {**self._ctx, "job_id": job.job_id}

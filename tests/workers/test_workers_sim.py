@@ -207,3 +207,65 @@ async def test_refusal_mid_receipt_cancels_it_and_fails_with_the_code(
     assert not status.receipt_open
     assert after.state is JobState.DONE
     check_exactly_once(sim.documents, [refused, after])
+
+
+async def test_back_to_back_jobs_record_done_with_the_next_claim(
+    sim: Simulator, sim_uri: str, journal: AsyncJournal
+) -> None:
+    """With jobs waiting, a job's ``done`` is written in the same journal transaction as the next job's claim
+    and pre-flight facts; the last one on its own. Every job ends done with its own document."""
+    calls: list[str] = []
+    for name in ("claim_next", "claim_and_preflight", "complete_and_claim", "complete", "record_preflight"):
+        method = getattr(journal.sync, name)
+
+        def spy(*args: object, _name: str = name, _method: object = method) -> object:
+            calls.append(_name)
+            return _method(*args)  # type: ignore[operator]
+
+        setattr(journal.sync, name, spy)
+    worker = DeviceWorker("kkm1", make_device(sim_uri), journal, config=FAST)
+    await worker.start()
+    try:
+        async with worker.device_lock:  # hold the device: all three wait in the queue
+            subs = [await worker.submit(sell(f"k{i}", f"{i}.00")) for i in (1, 2, 3)]
+        jobs = [await s.handle.wait(30) for s in subs]
+    finally:
+        await worker.stop()
+    check_exactly_once(sim.documents, jobs)
+    assert all(job.result is not None and job.result["recovered"] is False for job in jobs)
+    assert all(job.preflight is not None for job in jobs)
+    # Each job's facts are the device's state after the previous job's document.
+    assert [job.preflight.last_document_number for job in jobs[1:]] == [job.document_number for job in jobs[:-1]]
+    work = [c for c in calls if c != "claim_next"]  # (plain claims when the queue is empty)
+    assert work == ["claim_and_preflight", "complete_and_claim", "complete_and_claim", "complete"]
+
+
+async def test_a_job_waiting_for_the_next_claim_is_recorded_when_the_link_drops(
+    sim: Simulator, sim_uri: str, journal: AsyncJournal
+) -> None:
+    """The status before the second job fails: the first job's ``done`` is written at once (not left to
+    recovery), and the second job runs after the reconnection."""
+    from kkm_bridge.driver.errors import LinkTimeout
+
+    device = make_device(sim_uri)
+    status = device.status
+    printed = {"receipts": 0}
+
+    async def flaky_status() -> object:
+        if len(receipts_in(sim.documents)) == 1 and not printed["receipts"]:
+            printed["receipts"] = 1
+            raise LinkTimeout("no answer (test)")
+        return await status()
+
+    device.status = flaky_status  # type: ignore[method-assign]
+    worker = DeviceWorker("kkm1", device, journal, config=FAST)
+    await worker.start()
+    try:
+        async with worker.device_lock:
+            subs = [await worker.submit(sell(f"k{i}", f"{i}.00")) for i in (1, 2)]
+        jobs = [await s.handle.wait(30) for s in subs]
+    finally:
+        await worker.stop()
+    assert printed["receipts"] == 1  # the failure did happen between the two jobs
+    check_exactly_once(sim.documents, jobs)
+    assert [job.result is not None and job.result["recovered"] for job in jobs] == [False, False]
