@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -89,6 +89,8 @@ SHIFT_SCAN_LIMIT = 64
 #: How long a status the driver verified stays usable for its own shift-policy decision, provided no
 #: command reached the device since (see `_recent_status`).
 STATUS_REUSE_SECONDS = 2.0
+#: Request types without fields (their encoding never changes), by type; filled as they are met.
+_FIELDLESS: dict[type, bool] = {}
 #: Runs of one command list when the link forces a retry (see `_run`).
 MAX_ATTEMPTS = 4
 
@@ -146,6 +148,8 @@ class AtolDriver:
         self._mode: int | None = None
         self._last_document: int | None = None
         self._shift_opened_at: dict[int, datetime] = {}
+        #: Encoded requests without parameters, by (type, access password, dialect).
+        self._fixed_payloads: dict[tuple[type, int, int], bytes] = {}
         #: The last status read from the device: (status, link task count then, loop time then).
         self._verified: tuple[DeviceStatus, int, float] | None = None
         #: Whether the last `_run` had to resend an ADD (its tasks may have run out of order).
@@ -182,10 +186,22 @@ class AtolDriver:
     # -- command plumbing -----------------------------------------------------------------------
 
     def _payload(self, request: Any) -> bytes:
+        kind = type(request)
+        fieldless = _FIELDLESS.get(kind)
+        if fieldless is None:
+            fieldless = _FIELDLESS[kind] = is_dataclass(kind) and not fields(kind)
+        key = (kind, self.access_password, id(self.dialect))
+        if fieldless:  # 3F, A4 46, FN shift state...: the same bytes every time (a TLV read is sent per TLV)
+            payload = self._fixed_payloads.get(key)
+            if payload is not None:
+                return payload
         try:
-            return cmd.encode_request(request, self.access_password, self.dialect)
+            payload = cmd.encode_request(request, self.access_password, self.dialect)
         except ProtocolError as exc:
             raise ReceiptNotSupported(f"{type(request).__name__}: cannot encode: {exc}") from exc
+        if fieldless:
+            self._fixed_payloads[key] = payload
+        return payload
 
     def _step(self, name: str, request: Any, barrier: bool = False) -> PipelineStep:
         payload = self._payload(request)
