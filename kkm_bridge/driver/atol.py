@@ -54,7 +54,7 @@ from kkm_bridge.driver.errors import (
     Step,
     refusal_for,
 )
-from kkm_bridge.driver.link_v3 import PipelineFailed, PipelineReordered, PipelineStep, TaskResult, V3Link
+from kkm_bridge.driver.link_v3 import PipelineFailed, PipelineReordered, PipelineStep, Release, TaskResult, V3Link
 from kkm_bridge.driver.logctx import with_context
 from kkm_bridge.driver.shift_policy import ShiftAction, ShiftPolicy, decide
 from kkm_bridge.driver.timeouts import DEFAULT_TIMEOUTS, Timeouts
@@ -83,8 +83,9 @@ DEFAULT_PAY_TYPES: dict[PaymentType, int] = {
 }
 NAME_BYTES = 64
 TLV_BATCH = 32
-#: First batch, sent with A4 45 before its size hint is known: enough for a small document.
-FIRST_TLV_BATCH = 12
+#: First batch, sent with A4 45 before its size hint is known: a receipt of up to 4 items (11 TLVs + one
+#: per item) in one pipeline, whose last read runs into "no more data".
+FIRST_TLV_BATCH = 15
 SHIFT_SCAN_LIMIT = 64
 #: How long a status the driver verified stays usable for its own shift-policy decision, provided no
 #: command reached the device since (see `_recent_status`).
@@ -254,6 +255,7 @@ class AtolDriver:
         redo_if_reordered: bool = False,
         retry_reordered: bool = True,
         window: int | None = None,
+        release: Release = "ack",
     ) -> list[Any]:
         """Run `commands` pipelined (after entering `mode`); decoded replies of `commands`, in order.
 
@@ -276,7 +278,7 @@ class AtolDriver:
             full = prefix + commands
             steps = [self._step(c.name, c.request, c.barrier) for c in full]
             try:
-                results = await self.link.run_pipeline(steps, window)
+                results = await self.link.run_pipeline(steps, window, release=release)
             except LinkError:
                 self._forget_device_state()
                 raise
@@ -398,6 +400,7 @@ class AtolDriver:
         state, fn_shift = await self._run(
             [_Cmd("device state", cmd.DeviceState()), _Cmd("FN shift state", cmd.FnShiftState())],
             redo_if_reordered=True,
+            release="abort",
         )
         self._mode = state.mode
         last = await self._find_last_document()
@@ -506,14 +509,18 @@ class AtolDriver:
         self, number: int, need: frozenset[int] | None, window: int | None
     ) -> tuple[int, list[tuple[int, bytes]]] | None:
         commands = [_Cmd(f"open document {number}", cmd.FnOpenDocument(number))]
-        commands += [_Cmd(f"read TLV {i + 1}", cmd.FnReadTlv()) for i in range(FIRST_TLV_BATCH)]
+        first = max(1, min(FIRST_TLV_BATCH, self.link.window - 1))  # the first batch fills the window
+        commands += [_Cmd(f"read TLV {i + 1}", cmd.FnReadTlv()) for i in range(first)]
         doc_type: int | None = None
         size_hint: int | None = None  # TLV bytes of the document, when A4 45 says (simulator layout)
         records: list[tuple[int, bytes]] = []
         while True:
             partial: list[Any] = []
             try:
-                replies = await self._run(commands, partial=partial, retry_reordered=False, window=window)
+                # ACKs held to the end: a read that ends in "no more data" is released by the failure's
+                # ABORT alone; one that goes on is released by ACKs (an ABORT might reset the cursor).
+                replies = await self._run(commands, partial=partial, retry_reordered=False, window=window,
+                                          release="ack_at_end")
                 finished = False
             except NoMoreData:
                 if self.last_run_tainted:
@@ -741,7 +748,7 @@ class AtolDriver:
     async def _register(self, receipt: Receipt, commands: list[_Cmd]) -> FiscalDocument:
         before = await self._known_last_document()
         try:
-            await self._run(commands, cmd.Mode.REGISTRATION)
+            await self._run(commands, cmd.Mode.REGISTRATION, release="abort")
         except DeviceRefused as refusal:
             step = refusal.step
             opened_by_us = step is not None and step.name != "open receipt" and not step.name.endswith("mode") \

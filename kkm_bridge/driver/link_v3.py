@@ -11,7 +11,9 @@ Rules this client follows (reference §1.1-1.4):
   answered `B2` (already queued) instead of being executed twice; REQ/ACK/ABORT are idempotent.
   So a missing synchronous status is handled by resending the same frame after a short silence,
   and a missing result by polling the task with REQ. Both are bounded (`Timeouts`).
-- After a result is taken the task is ACKed, which frees its slot in the device's task buffer.
+- After a result is taken the task is ACKed, which frees its slot in the device's task buffer. A
+  pipeline that fits in the window may hold its ACKs to the end and release its finished tasks with one
+  ABORT instead (`run_pipeline(release=...)`): every result is taken by then, so nothing is cancelled.
 - `open()` sends ABORT: the buffer of a previous session is cleared.
 
 Pipelining (`run_pipeline`): the commands of one operation are queued without waiting for each reply,
@@ -28,7 +30,7 @@ import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from protocols.atol.v3 import ASYNC_PACKET_ID, Frame, FrameDecoder, FrameError, encode_frame
 from protocols.atol.v3_buffer import (
@@ -81,6 +83,9 @@ async def _settled(future: asyncio.Future[Any], timeout: float) -> bool:
     return future.done()
 
 
+#: How `run_pipeline` frees the task buffer: "ack" each result as taken, or hold the ACKs and release the
+#: finished tasks at the end with one "abort" or with the held ACKs ("ack_at_end").
+Release = Literal["ack", "abort", "ack_at_end"]
 MAX_ID = 0xDF  # packet and task ids run 0x00..0xDF (atol4j), F0 is the device's async id
 _RUNNING = (TaskState.PENDING, TaskState.IN_PROGRESS, TaskState.WAITING)
 
@@ -540,16 +545,27 @@ class V3Link:
 
     # -- pipelining -----------------------------------------------------------------------------
 
-    async def run_pipeline(self, steps: list[PipelineStep], window: int | None = None) -> list[TaskResult]:
+    async def run_pipeline(
+        self, steps: list[PipelineStep], window: int | None = None, *, release: Release = "ack"
+    ) -> list[TaskResult]:
         """Run `steps` pipelined; return their results in order.
 
         On the first step that does not succeed: stop sending, clear the buffer (ABORT), and raise
         `PipelineFailed` carrying the failed result and the successful ones before it.
+
+        `release`: how the finished tasks leave the device's buffer. "ack": each is ACKed as its result
+        is taken. When the whole pipeline fits in the window, the ACKs can wait until the end: a
+        failure's ABORT then clears them all at once, and a success is released with one ABORT
+        ("abort": the buffer holds nothing else of ours, every result is taken, so ABORT cancels
+        nothing; for a finished operation) or with the held ACKs ("ack_at_end": for a read that a
+        later pipeline continues, where only ACK is known to leave the device's reading cursor alone).
         """
         results: list[TaskResult] = []
         inflight: deque[_InFlight] = deque()
         acks: list[asyncio.Task[None]] = []
         window = max(1, window or self.window)
+        held: list[int] = []  # finished tasks whose release waits for the end (see `release`)
+        hold = release != "ack" and 1 < len(steps) <= window
         next_index = 0
         overflows = 0
         sent: list[_Pending] = []
@@ -562,12 +578,13 @@ class V3Link:
         try:
             while next_index < len(steps) or inflight:
                 # Fill the window; a barrier step waits until everything before it has succeeded.
-                while next_index < len(steps) and len(inflight) + self._unacked(acks) < window:
+                while next_index < len(steps) and len(inflight) + self._unacked(acks) + len(held) < window:
                     step = steps[next_index]
                     if step.barrier and (inflight or self._unacked(acks)):
                         break
                     if step.barrier and tainted():
                         await self._settle(acks)
+                        await self._release(held, release)
                         self.last_tainted = True
                         raise PipelineReordered(next_index)
                     for item in inflight:
@@ -593,6 +610,10 @@ class V3Link:
                         self._live_tids.discard(item.tid)
                         sent.remove(item.pending)  # refused copies never ran
                     inflight.clear()
+                    if held:  # the buffer is smaller than the window: free the slots as they come from now on
+                        acks.extend(asyncio.get_running_loop().create_task(self.ack(tid)) for tid in held)
+                        held.clear()
+                    hold = False
                     window = max(1, min(window, len(self._live_tids)))
                     next_index = head.index
                     await self._settle(acks)
@@ -612,8 +633,12 @@ class V3Link:
                     self.last_tainted = tainted()
                     raise PipelineFailed(head.index, steps[head.index], result, results, self.last_tainted)
                 results.append(result)
-                acks.append(asyncio.get_running_loop().create_task(self.ack(head.tid)))
+                if hold:
+                    held.append(head.tid)
+                else:
+                    acks.append(asyncio.get_running_loop().create_task(self.ack(head.tid)))
             await self._settle(acks)
+            await self._release(held, release)
             self.last_tainted = tainted()
             return results
         except BaseException:
@@ -622,6 +647,17 @@ class V3Link:
             await self._drop(inflight)
             await asyncio.gather(*acks, return_exceptions=True)
             raise
+
+    async def _release(self, held: list[int], release: Release) -> None:
+        """Free the buffer slots of finished tasks whose results were taken (see `run_pipeline`)."""
+        tids = list(held)
+        held.clear()
+        if not tids:
+            return
+        if release == "abort" and len(tids) > 1:
+            await self.abort()
+        else:
+            await asyncio.gather(*(self.ack(tid) for tid in tids))
 
     async def _drop(self, inflight: deque[_InFlight]) -> None:
         """Stop caring about queued ADDs: no resend of them may reach the device after this.

@@ -281,3 +281,48 @@ async def test_pipeline_failure_stops_and_aborts(pair: tuple[V3Link, Device]) ->
     acked = {m.tid for m in messages if isinstance(m, Ack)}
     assert adds[2] not in acked  # the failed task is never ACKed (later tasks stay stopped)
     assert len(adds) == 5  # the barrier step was never sent
+
+
+@pytest.mark.parametrize("release", ["abort", "ack_at_end"])
+async def test_held_acks_release_the_finished_tasks_at_the_end(pair: tuple[V3Link, Device], release: str) -> None:
+    link, device = pair
+    await link.open()
+    steps = [PipelineStep(f"s{i}", PAYLOAD, 5.0) for i in range(4)]
+    results = await link.run_pipeline(steps, release=release)  # type: ignore[arg-type]
+    assert len(results) == 4 and all(r.ok for r in results)
+    messages = [decode_host(f.data) for f in device.frames[1:] if f.data]  # after open's ABORT
+    adds = [m.tid for m in messages if isinstance(m, Add)]
+    assert [type(m) for m in messages[:4]] == [Add] * 4
+    if release == "abort":
+        assert [type(m) for m in messages[4:]] == [Abort]  # one ABORT instead of four ACKs
+    else:
+        assert sorted(m.tid for m in messages[4:] if isinstance(m, Ack)) == sorted(adds)
+        assert len(messages) == 8
+    assert not link._live_tids and not link._results
+
+
+async def test_held_acks_after_a_failure_are_cleared_by_its_abort(pair: tuple[V3Link, Device]) -> None:
+    link, device = pair
+    await link.open()
+    adds: list[int] = []
+
+    def fail_third(dev: Device, frame: Frame) -> None:
+        message = decode_host(frame.data)
+        if isinstance(message, Add):
+            adds.append(message.tid)
+            dev.send(frame.packet_id, TaskStatus(TaskState.PENDING))
+            state = TaskState.ASYNC_ERROR if len(adds) == 3 else TaskState.ASYNC_RESULT
+            dev.send(ASYNC_PACKET_ID, TaskStatus(state, message.tid, b"\x55\x18\x00"))
+        else:
+            polite(dev, frame)
+
+    device.handler = fail_third
+    from kkm_bridge.driver.link_v3 import PipelineFailed
+
+    with pytest.raises(PipelineFailed) as caught:
+        await link.run_pipeline([PipelineStep(f"s{i}", PAYLOAD, 5.0) for i in range(4)], release="ack_at_end")
+    assert caught.value.index == 2 and len(caught.value.results) == 2
+    messages = [decode_host(f.data) for f in device.frames[1:] if f.data]
+    assert not any(isinstance(m, Ack) for m in messages)  # nothing ACKed one by one ...
+    assert isinstance(messages[-1], Abort)  # ... the failure's ABORT clears the buffer
+    assert not link._live_tids

@@ -43,7 +43,8 @@ async def test_receipts_larger_than_the_task_buffer(sim: Simulator, window: int)
 
 async def test_a_receipt_is_queued_before_its_results_are_taken() -> None:
     """With a wide window every ADD of the receipt (up to the close) is on the wire before the first
-    ACK: the device never waits for the host between commands."""
+    result is taken: the device never waits for the host between commands. The close waits for every
+    result (barrier); the finished tasks are then released together, by one ABORT, not ACK by ACK."""
     sim = Simulator(DeviceConfig(sign_key_seed=5), clock=ManualClock(), tax_table=KZ_TAX_TABLE)
     register_simulator("order", sim)
     try:
@@ -51,10 +52,13 @@ async def test_a_receipt_is_queued_before_its_results_are_taken() -> None:
         try:
             await driver.open_shift()
             sent: list[bytes] = []
+            results_when_closing: list[int] = []
             write = driver.link.transport.write
 
             async def spy(data: bytes, deadline: float | None = None) -> None:
                 sent.append(bytes(data))
+                if len(data) > 9 and data[4] == 0xC1 and data[9] == 0x4A:
+                    results_when_closing.append(len(driver.link._results))
                 await write(data, deadline)
 
             driver.link.transport.write = spy  # type: ignore[method-assign]
@@ -67,10 +71,12 @@ async def test_a_receipt_is_queued_before_its_results_are_taken() -> None:
     commands = [frame[9] if frame[4] == 0xC1 and len(frame) > 9 else None for frame in sent]  # C1 fl tid pw pw code
     open_at = commands.index(0x92)
     close_at = commands.index(0x4A)
-    first_ack = kinds.index(0xC2, open_at)
     assert all(k == 0xC1 for k in kinds[open_at:open_at + 9])  # open + 8 items back to back
-    assert first_ack > open_at + 8
-    assert close_at > first_ack  # the close waits for every result (barrier)
+    assert close_at > open_at + 8
+    assert results_when_closing == [9]  # the close waited for every result (barrier)
+    assert 0xC2 not in kinds[open_at:close_at]  # no ACK one by one ...
+    assert kinds[close_at + 1] == 0xC4  # ... one ABORT releases the finished receipt's tasks
+    assert not sim.task_buffer.tasks
 
 
 async def test_connect_aborts_tasks_left_in_the_buffer() -> None:
