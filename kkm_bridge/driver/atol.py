@@ -397,13 +397,24 @@ class AtolDriver:
             return await self._status()
 
     async def _status(self) -> DeviceStatus:
-        state, fn_shift = await self._run(
-            [_Cmd("device state", cmd.DeviceState()), _Cmd("FN shift state", cmd.FnShiftState())],
-            redo_if_reordered=True,
-            release="abort",
-        )
+        commands = [_Cmd("device state", cmd.DeviceState()), _Cmd("FN shift state", cmd.FnShiftState())]
+        known = self._last_document
+        if known is not None:
+            # The usual probe of `_find_last_document` (is there a document after the last one we know
+            # of?) rides in the same pipeline; its "no more data" is the expected answer.
+            commands.append(_Cmd(f"open document {known + 1}", cmd.FnOpenDocument(known + 1)))
+        partial: list[Any] = []
+        try:
+            replies = await self._run(commands, redo_if_reordered=True, release="abort", partial=partial)
+        except NoMoreData:
+            if known is None or len(partial) != 2:
+                raise
+            replies = partial  # confirmed: `known` is still the last document
+        else:
+            known = None  # a document we did not know of (or no probe): find the last one
+        state, fn_shift = replies[0], replies[1]
         self._mode = state.mode
-        last = await self._find_last_document()
+        last = known if known is not None else await self._find_last_document()
         shift_open = state.shift_open or fn_shift.shift_open
         shift_number = fn_shift.shift_number or state.shift_number
         opened_at = await self._shift_open_time(shift_number, last) if shift_open else None
