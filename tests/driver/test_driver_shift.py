@@ -163,3 +163,20 @@ async def test_a_shift_expiring_between_status_and_receipt(rig: Rig) -> None:
     assert result.shift_closed_first is not None and result.shift_opened
     assert [d.kind for d in rig.sim.documents] == ["shift_open", "receipt", "shift_close", "shift_open", "receipt"]
     assert_matches(rig.sim, result.document)
+
+
+async def test_the_status_confirms_the_last_document_in_its_own_pipeline(rig: Rig) -> None:
+    """With the last document known, one pipeline asks 3F, the FN shift state and whether a document
+    follows it ("no more data": no). A document the driver did not see is found all the same."""
+    driver = rig.driver()
+    await driver.connect()
+    try:
+        done = await driver.fiscalize(receipt())
+        codes = _commands_sent(driver)
+        status = await driver.status()
+        assert status.last_document_number == done.document.number
+        assert codes == [0x3F, 0xA4, 0xA4]  # 3F, A4 30 (FN shift state), A4 45 (the probe)
+        driver._last_document = done.document.number - 1  # as if the receipt had been printed behind our back
+        assert (await driver.status()).last_document_number == done.document.number
+    finally:
+        await driver.close()
