@@ -13,26 +13,15 @@ the 10 s of a T5.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Final
+
+from protocols.atol.v2 import T5_BY_COMMAND as PROTOCOL_T5_BY_COMMAND
 
 DEFAULT_T5: Final = 10.0
 
-T5_BY_COMMAND: Final[dict[int, float]] = {
-    0x6B: 10.0,
-    0x8D: 20.0,
-    0x8E: 20.0,
-    0xA7: 20.0,
-    0x4A: 20.0,
-    0x5A: 40.0,
-    0x91: 45.0,
-    0xA6: 50.0,
-    0xE6: 50.0,
-    0xEA: 50.0,
-    0xEB: 50.0,
-    0xA8: 120.0,
-    0xAB: 120.0,
-}
-"""Command code -> seconds to wait for its result (reference T5)."""
+# Command code -> seconds to wait for its result: the reference's T5 table, defined once in protocols.
+T5_BY_COMMAND: Final[Mapping[int, float]] = PROTOCOL_T5_BY_COMMAND
 
 
 @dataclass(frozen=True)
