@@ -235,7 +235,7 @@ class Device:
             self._open_shift_document()
 
     def _open_shift_document(self) -> FiscalDocument:
-        durable = copy.deepcopy(self.durable)
+        durable = self.durable.copy()
         durable.shift_number += 1
         durable.shift_open = True
         durable.shift_opened_at = self.now().isoformat(timespec="seconds")
@@ -513,7 +513,7 @@ class Device:
         self._check_noncash(total, payments)
         change = paid - total
         cash_net = payments.get(CASH, 0) - change
-        durable = copy.deepcopy(self.durable)
+        durable = self.durable.copy()
         if receipt.receipt_type in INCOMING_TYPES:
             durable.cash_in_drawer += cash_net
         else:
@@ -601,7 +601,7 @@ class Device:
         self._require_shift_usable(test=bool(flags & FLAG_TEST))
         if flags & FLAG_TEST:
             return None
-        durable = copy.deepcopy(self.durable)
+        durable = self.durable.copy()
         if kind == DocumentKind.CASH_IN:
             durable.cash_in_drawer += amount
             durable.counters.cash_in_count += 1
@@ -627,7 +627,7 @@ class Device:
         if not self.durable.shift_open:
             raise DeviceError(codes.ZEROED_CASH, detail="the shift is already closed")
         self._require_printer()
-        durable = copy.deepcopy(self.durable)
+        durable = self.durable.copy()
         counters = durable.counters
         income = sum(c.total for t, c in counters.by_type.items() if int(t) in INCOMING_TYPES)
         expense = sum(c.total for t, c in counters.by_type.items() if int(t) not in INCOMING_TYPES)

@@ -26,10 +26,11 @@ data directory, not this.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import sqlite3
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,7 +79,30 @@ class FiscalDocument:
     fiscal_sign: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The same dict as `dataclasses.asdict` (field order, fresh containers), written out: it runs
+        for the fiscal sign and the stored row of every document."""
+        return {
+            "number": self.number,
+            "kind": self.kind,
+            "date_time": self.date_time,
+            "shift_number": self.shift_number,
+            "operator": self.operator,
+            "registration_number": self.registration_number,
+            "factory_number": self.factory_number,
+            "seller_bin": self.seller_bin,
+            "receipt_number": self.receipt_number,
+            "receipt_type": self.receipt_type,
+            "lines": [dict(line) for line in self.lines],
+            "payments": [dict(payment) for payment in self.payments],
+            "discount": self.discount,
+            "total": self.total,
+            "change": self.change,
+            "vat": [dict(group) for group in self.vat],
+            "cash_in_drawer": self.cash_in_drawer,
+            "counters": copy.deepcopy(self.counters) if self.counters is not None else None,
+            "offline": self.offline,
+            "fiscal_sign": self.fiscal_sign,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FiscalDocument":

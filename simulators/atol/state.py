@@ -9,7 +9,7 @@ fiscal document.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
 from typing import Any
@@ -31,6 +31,13 @@ class TypeCounters:
     change: int = 0
     payments: dict[str, int] = field(default_factory=dict)  # pay type (as str) -> amount
     vat: dict[str, int] = field(default_factory=dict)  # tax index (as str) -> VAT amount
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "total": self.total, "change": self.change,
+                "payments": dict(self.payments), "vat": dict(self.vat)}
+
+    def copy(self) -> "TypeCounters":
+        return TypeCounters(self.count, self.total, self.change, dict(self.payments), dict(self.vat))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TypeCounters":
@@ -58,7 +65,21 @@ class ShiftCounters:
         return self.by_type.setdefault(str(receipt_type), TypeCounters())
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The same dict as `dataclasses.asdict` (field order, fresh containers), written out: it runs
+        on every commit."""
+        return {
+            "by_type": {key: value.to_dict() for key, value in self.by_type.items()},
+            "cash_in_count": self.cash_in_count,
+            "cash_in_total": self.cash_in_total,
+            "cash_out_count": self.cash_out_count,
+            "cash_out_total": self.cash_out_total,
+            "cancelled_count": self.cancelled_count,
+        }
+
+    def copy(self) -> "ShiftCounters":
+        """A deep copy (what `copy.deepcopy` gives, without its generic machinery)."""
+        return ShiftCounters({key: value.copy() for key, value in self.by_type.items()}, self.cash_in_count,
+                             self.cash_in_total, self.cash_out_count, self.cash_out_total, self.cancelled_count)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ShiftCounters":
@@ -94,7 +115,26 @@ class DurableState:
         return datetime.fromisoformat(self.shift_opened_at) if self.shift_opened_at else None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The same dict as `dataclasses.asdict`, written out: it runs on every commit."""
+        return {
+            "sign_key": self.sign_key,
+            "last_document_number": self.last_document_number,
+            "shift_number": self.shift_number,
+            "shift_open": self.shift_open,
+            "shift_opened_at": self.shift_opened_at,
+            "receipt_number": self.receipt_number,
+            "cash_in_drawer": self.cash_in_drawer,
+            "counters": self.counters.to_dict(),
+            "last_shift_income": self.last_shift_income,
+            "last_shift_expense": self.last_shift_expense,
+            "clock_offset_seconds": self.clock_offset_seconds,
+        }
+
+    def copy(self) -> "DurableState":
+        """A deep copy (the working copy a command changes and commits), without `copy.deepcopy`."""
+        return DurableState(self.sign_key, self.last_document_number, self.shift_number, self.shift_open,
+                            self.shift_opened_at, self.receipt_number, self.cash_in_drawer, self.counters.copy(),
+                            self.last_shift_income, self.last_shift_expense, self.clock_offset_seconds)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "DurableState":
