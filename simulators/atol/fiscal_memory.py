@@ -1,9 +1,13 @@
 """Fiscal memory: every closed fiscal document, persisted so that none is ever lost.
 
-Storage is one SQLite file (rollback journal, `synchronous=FULL`): each commit is one transaction that
-inserts the document and replaces the device's durable state (numbering, counters, cash), so the two
-can never disagree, and a crash or a simulated power cut at any moment leaves either the state before
-the commit or the state after it. The simulator commits before it sends the command's reply, so a
+Storage is one SQLite file (WAL, `synchronous=FULL`): each commit is one transaction that inserts the
+document and replaces the device's durable state (numbering, counters, cash), so the two can never
+disagree, and a crash or a simulated power cut at any moment leaves either the state before the commit
+or the state after it. WAL with `synchronous=FULL` syncs the log at every commit (one fsync per
+document; the rollback journal took several), so a committed transaction survives a power loss. While
+the file is open it has `-wal` and `-shm` companions (a crash leaves them behind: the next open
+recovers from them, so copy all three of a running or crashed simulator); the last connection to close
+checkpoints the log and removes them, leaving the one file. The simulator commits before it sends the command's reply, so a
 document whose reply never reached the host is still there after a restart. SQLite rather than a
 rewritten JSON file: a commit costs the same with ten documents or a hundred thousand, and two
 processes opened on one file are serialised instead of overwriting each other. `--dump` prints the
@@ -148,7 +152,7 @@ class FiscalMemory:
         db = sqlite3.connect(target, isolation_level=None, check_same_thread=False, timeout=10)
         try:
             if path is not None:
-                db.execute("PRAGMA journal_mode=DELETE")
+                db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=FULL")
             db.executescript(_SCHEMA)
             row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()

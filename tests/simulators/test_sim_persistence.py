@@ -54,8 +54,14 @@ def test_commits_are_durable_transactions_in_one_file(tmp_path: Path, clock: Man
     open_registration(host)
     for _ in range(3):
         sell(host, ITEMS[:1], [])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["sim.db"]  # no journal left behind
-    data = FiscalMemory(path).to_json_dict()  # another reader sees every committed document
+    db = sim.memory._conn()
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: the log is synced at every commit
+    reader = FiscalMemory(path)
+    data = reader.to_json_dict()  # another reader sees every committed document
+    reader.close()
+    sim.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sim.db"]  # closed: the log checkpointed, one file
     assert data["format"] == "kkm-bridge-atol-sim/1"
     assert [d["kind"] for d in data["documents"]] == ["shift_open", "receipt", "receipt", "receipt"]
     assert data["device"]["receipt_number"] == 3
