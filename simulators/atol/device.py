@@ -43,7 +43,7 @@ from .config import MODES_BY_ROLE, DeviceConfig, Registration
 from .fiscal_memory import DocumentKind, FiscalDocument, FiscalMemory
 from .fiscal_sign import compute_fiscal_sign
 from .state import DurableState, OpenReceipt, ReceiptLine, ReceiptPhase, ShiftCounters, VolatileState
-from .tape import PrintedDocument, render_fiscal_document, render_text_document, render_x_report
+from .tape import PrintedDocument, defer_fiscal_document, render_text_document, render_x_report
 
 RECEIPT_TYPES = {1, 2, 4, 5}
 PAY_TYPES = {1, 2, 3, 4, 5}
@@ -139,7 +139,11 @@ class Device:
         #: The last `config.tape_keep` printed documents (a bounded deque: `tape[-1]`, `len`, iteration
         #: work; older ones fall off so a long-running server stays small; `on_print` sees every one).
         self.tape: deque[PrintedDocument] = deque(maxlen=self.config.tape_keep or None)
-        self.lines_printed = 0  # total over the device's run (drives the print-time emulation)
+        #: Lines printed over the device's run (drives the print-time emulation), counted while
+        #: `count_lines` is true. Counting a fiscal document's lines means rendering it, which is otherwise
+        #: deferred until someone looks at the tape: the simulator counts only with a per-line print time.
+        self.lines_printed = 0
+        self.count_lines = True
         self._text_lines: list[str] | None = None  # loose text being printed (4C outside a document)
         self.reader: DocumentReader | None = None
         # Physical state: survives a power cut (it is the paper and the lid, not memory).
@@ -243,7 +247,7 @@ class Device:
         durable.counters = ShiftCounters()
         document = self._new_document(durable, DocumentKind.SHIFT_OPEN)
         self._commit(durable, document)
-        self._print(render_fiscal_document(document, self.config, self.tax_table))
+        self._print(defer_fiscal_document(document, self.config, self.tax_table))
         return document
 
     # -- printing ----------------------------------------------------------------------------------
@@ -258,7 +262,8 @@ class Device:
     def _print(self, printed: PrintedDocument) -> None:
         """Put a finished document on the tape and run the paper/cover countdowns."""
         self.tape.append(printed)
-        self.lines_printed += len(printed.lines)
+        if self.count_lines:
+            self.lines_printed += len(printed.lines)
         if self.on_print is not None:
             self.on_print(printed)
         if self.paper_left is not None:
@@ -550,7 +555,7 @@ class Device:
         self.volatile.receipt = None
         self.volatile.submode = SUBMODE_IDLE
         if receipt.printed:
-            self._print(render_fiscal_document(document, self.config, self.tax_table, receipt.text_lines))
+            self._print(defer_fiscal_document(document, self.config, self.tax_table, receipt.text_lines))
         return document
 
     def _final_lines(self, receipt: OpenReceipt) -> list[ReceiptLine]:
@@ -612,7 +617,7 @@ class Device:
             durable.counters.cash_out_total += amount
         document = self._new_document(durable, kind, total=amount)
         self._commit(durable, document)
-        self._print(render_fiscal_document(document, self.config, self.tax_table))
+        self._print(defer_fiscal_document(document, self.config, self.tax_table))
         return document
 
     # -- reports -----------------------------------------------------------------------------------
@@ -637,7 +642,7 @@ class Device:
         durable.counters = ShiftCounters()
         document = self._new_document(durable, DocumentKind.SHIFT_CLOSE, counters=snapshot, total=income - expense)
         self._commit(durable, document)
-        self._print(render_fiscal_document(document, self.config, self.tax_table))
+        self._print(defer_fiscal_document(document, self.config, self.tax_table))
         return document
 
     # -- non-fiscal printing and peripherals -------------------------------------------------------

@@ -234,6 +234,7 @@ class Simulator:
         self._current_command = command
         try:
             self._cut_if("before_execute", command)
+            self.device.count_lines = bool(self.timing.line_seconds)  # otherwise no need to render to count
             lines_before = self.device.lines_printed
             ok, reply = self.dispatcher.execute(task.payload)
             self._cut_if("after_execute", command)

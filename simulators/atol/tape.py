@@ -17,9 +17,11 @@ Exports: plain text (`PrintedDocument.text()`), a PNG image (`to_png()`, pillow)
 from __future__ import annotations
 
 import base64
+import copy
 import html
 import io
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -114,6 +116,80 @@ class PrintedDocument:
             f'<body><div style="width:{self.width}ch;font-family:monospace;border:1px solid #ccc;padding:8px">'
             f"<pre>{body}</pre></div></body></html>"
         )
+
+
+class DeferredPrintedDocument(PrintedDocument):
+    """A fiscal document on the tape that is rendered the first time someone looks at it.
+
+    Rendering a receipt (wrapping, centring, the QR URL) costs about as much as the rest of the command,
+    and a simulator inside a daemon prints thousands of documents nobody reads. This keeps what the
+    rendering needs (the committed document, a snapshot of the configuration, the receipt's extra text)
+    and renders on the first access to `lines` or `qr` (`text()`, `to_png()`, `on_print`, --tape-dir):
+    the result is exactly what `render_fiscal_document` gave at print time.
+    """
+
+    def __init__(self, kind: str, width: int, document_number: int | None, meta: dict[str, Any],
+                 render: Callable[[], PrintedDocument]) -> None:  # noqa: D107 - not the dataclass __init__
+        self.kind = kind
+        self.width = width
+        self.document_number = document_number
+        self.meta = meta
+        self._render: Callable[[], PrintedDocument] | None = render
+        self._lines: list[str] = []
+        self._qr: str | None = None
+
+    def _materialise(self) -> None:
+        if self._render is not None:
+            printed = self._render()
+            self._render = None
+            self._lines, self._qr = printed.lines, printed.qr
+
+    @property  # type: ignore[override]
+    def lines(self) -> list[str]:
+        self._materialise()
+        return self._lines
+
+    @lines.setter
+    def lines(self, value: list[str]) -> None:
+        self._materialise()
+        self._lines = value
+
+    @property  # type: ignore[override]
+    def qr(self) -> str | None:
+        self._materialise()
+        return self._qr
+
+    @qr.setter
+    def qr(self, value: str | None) -> None:
+        self._materialise()
+        self._qr = value
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PrintedDocument):
+            return NotImplemented
+        return (self.kind, self.lines, self.width, self.qr, self.document_number, self.meta) == (
+            other.kind, other.lines, other.width, other.qr, other.document_number, other.meta)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def defer_fiscal_document(
+    document: "FiscalDocument",
+    config: "DeviceConfig",
+    tax_table: dict[int, Any] | None = None,
+    extra_lines: list[str] | None = None,
+) -> PrintedDocument:
+    """`render_fiscal_document`, deferred to the first look (see `DeferredPrintedDocument`). The
+    configuration is snapshotted (a later change of registration data does not reach a printed document);
+    `document` is a committed document, which nothing changes."""
+    config = copy.copy(config)
+    config.registration = copy.copy(config.registration)
+    extra = list(extra_lines) if extra_lines else None
+    return DeferredPrintedDocument(
+        document.kind, config.line_width, document.number,
+        {"total": document.total, "fiscal_sign": document.fiscal_sign},
+        lambda: render_fiscal_document(document, config, tax_table, extra),
+    )
 
 
 def _font() -> Any:

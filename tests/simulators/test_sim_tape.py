@@ -128,3 +128,36 @@ def test_every_document_fits_the_paper(width: int) -> None:
     for printed in sim.device.tape:
         assert all(len(line) <= width for line in printed.lines), (printed.kind, printed.lines)
     assert any("Комментарий" in line for line in sim.device.tape[3].lines)
+
+
+def test_fiscal_documents_are_rendered_on_first_look_exactly_as_at_print_time() -> None:
+    from simulators.atol.tape import DeferredPrintedDocument, render_fiscal_document
+
+    config = DeviceConfig()
+    sim = Simulator(config, clock=ManualClock(datetime(2026, 3, 14, 9, 30, 0)))
+    host = InProcessHost(sim)
+    open_registration(host)
+    sell(host, ITEMS, [])
+    printed = sim.device.tape[-1]
+    assert isinstance(printed, DeferredPrintedDocument) and printed._render is not None  # nothing rendered yet
+    assert printed.kind == "receipt" and printed.document_number == 2
+    expected = render_fiscal_document(sim.documents[-1], DeviceConfig())
+    config.registration.seller_name = "ИП Позже"  # a later change does not reach a printed document
+    assert printed.lines == expected.lines and printed.qr == expected.qr and printed.meta == expected.meta
+    assert printed == expected and printed.text() == expected.text()
+    assert printed._render is None  # rendered once, kept
+    assert sim.device.lines_printed == 0  # no per-line print time: lines are not counted (nor rendered)
+
+
+def test_on_print_and_line_timing_still_see_every_rendered_line() -> None:
+    from simulators.atol import WireTiming
+
+    seen: list[str] = []
+    sim = Simulator(DeviceConfig(), clock=ManualClock(datetime(2026, 3, 14, 9, 30, 0)),
+                    timing=WireTiming(line_seconds=0.001))
+    sim.device.on_print = lambda printed: seen.append(printed.text())
+    host = InProcessHost(sim)
+    open_registration(host)
+    sell(host, ITEMS, [])
+    assert len(seen) == 2 and "ФИСКАЛЬНЫЙ ЧЕК" in seen[-1]
+    assert sim.device.lines_printed == sum(len(p.lines) for p in sim.device.tape) > 0
