@@ -57,10 +57,15 @@ NOT_SPECIFIED = frozenset({"not specified", "not_specified", "none", "-", ""})
 
 @dataclass(frozen=True)
 class MappedReceipt:
-    """The canonical body (for the journal) and its problems in the client's paths (none: it can print)."""
+    """The canonical body (for the journal) and its problems in the client's paths (none: it can print).
+
+    ``receipt``: the receipt built from ``body`` while validating it (None if it could not be built), handed
+    to the device worker in-process so it does not build the same receipt a second time.
+    """
 
     body: dict[str, Any]
     problems: list[Problem]
+    receipt: Receipt | None = None
 
 
 def _amount(value: Decimal) -> Decimal | str:
@@ -215,4 +220,4 @@ def map_check(
         return mapper(path)
 
     problems += remap_problems(found, to_cloud)
-    return MappedReceipt(body, problems)
+    return MappedReceipt(body, problems, receipt)

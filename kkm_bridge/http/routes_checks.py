@@ -12,6 +12,7 @@ from aiohttp import web
 from kkm_bridge.journal import Job, JobKind, JobNotFound, JobState
 from kkm_bridge.journal.models import validate_job_id
 from kkm_bridge.model.errors import Problem
+from kkm_bridge.workers.operations import Fiscalize
 
 from .errors import ApiError, from_problems, json_response, not_found
 from .jobs import failure_error, idempotency_key, major, prefers_async, state_of, submit
@@ -102,8 +103,10 @@ async def _check(request: web.Request, services: Services, payload: SellRequest 
     if mapped.problems:
         raise from_problems(mapped.problems)
     run_async = prefers_async(request, payload.async_)
+    # The receipt validation built is what the worker's planner would build from the journalled body.
+    plan = Fiscalize(mapped.receipt) if mapped.receipt is not None else None
     done = await submit(request, services, box, kind=operation, body=mapped.body, key=key,
-                        order_id=payload.order_id, run_async=run_async, prefix="CHK")
+                        order_id=payload.order_id, run_async=run_async, prefix="CHK", plan=plan)
     job, base = done.job, base_url(request, services)
     if run_async and not job.is_terminal:
         body = AcceptedResponse(fiscal_check_id=job.job_id, status=state_of(job),  # type: ignore[arg-type]

@@ -24,7 +24,7 @@ from kkm_bridge.driver.api import FiscalDevice
 from kkm_bridge.journal import AsyncJournal, Job, NewJob
 
 from .errors import UnknownDevice, WorkerStopped
-from .operations import Planner, default_planner
+from .operations import Operation, Planner, default_planner
 from .worker import DeviceWorker, Submission, WorkerConfig, WorkerHealth, _utcnow
 
 __all__ = ["DeviceManager"]
@@ -95,11 +95,14 @@ class DeviceManager:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def submit(self, new_job: NewJob, *, require_online: bool = False) -> Submission:
-        """Journal and queue a job on its device's worker (see ``DeviceWorker.submit``)."""
+    async def submit(
+        self, new_job: NewJob, *, require_online: bool = False, plan: Operation | None = None
+    ) -> Submission:
+        """Journal and queue a job on its device's worker (see ``DeviceWorker.submit``; ``plan`` is the
+        operation already built from the journalled body, if the caller has it)."""
         if self._stopped:
             raise WorkerStopped("the daemon is stopping")
-        return await self.worker(new_job.device_id).submit(new_job, require_online=require_online)
+        return await self.worker(new_job.device_id).submit(new_job, require_online=require_online, plan=plan)
 
     async def wait(self, job_id: str, timeout: float | None = None) -> Job:
         """Wait for a job by id (e.g. a replayed request); ``TimeoutError`` if it is not terminal in time."""

@@ -160,6 +160,10 @@ class DeviceWorker:
         self.queue = JobQueue(self.config.queue_size, self.config.retry_after)
         self.device_lock = asyncio.Lock()
         self._handles: dict[str, JobHandle] = {}
+        #: Operations built in-process by whoever submitted the job (the HTTP layer validated the receipt
+        #: already), by job id: used instead of planning the job again. Only a shortcut: the journalled body
+        #: stays the truth, and after a restart (or without an entry) the planner rebuilds from it.
+        self._prebuilt: dict[str, Operation] = {}
         self._parked: set[str] = set()
         self._state = WorkerState.NEW
         self._since = clock()
@@ -234,9 +238,15 @@ class DeviceWorker:
         await self._close_device()
         self._set_state(WorkerState.STOPPED)
 
-    async def submit(self, new_job: NewJob, *, require_online: bool = False) -> Submission:
+    async def submit(
+        self, new_job: NewJob, *, require_online: bool = False, plan: Operation | None = None
+    ) -> Submission:
         """Journal a job for this device and queue it. Returns at once; await ``submission.handle.wait()``
         for the result (synchronous callers) or do not (asynchronous ones).
+
+        ``plan``: the operation the caller already built from exactly the body it journals (what the planner
+        would make of it); used for this newly accepted job instead of planning it again. Ignored for a
+        replay (the existing job is planned from its journalled body).
 
         Raises ``QueueFull`` (nothing journalled), ``DeviceUnavailable`` when ``require_online`` and the device
         is offline (nothing journalled), ``WorkerStopped``, and the journal's ``DuplicateConflict``.
@@ -255,6 +265,8 @@ class DeviceWorker:
             raise
         job = outcome.job
         if job.state == JobState.ACCEPTED:
+            if plan is not None and not outcome.replay and job.job_id == new_job.job_id:
+                self._prebuilt[job.job_id] = plan
             self.queue.put(QueuedJob.from_job(job), reserved=True)
         else:
             self.queue.release()
@@ -401,7 +413,13 @@ class DeviceWorker:
 
     # ------------------------------------------------------------------ queue bookkeeping
 
+    def _plan(self, job: Job) -> Operation:
+        """The job's operation: the one built at submission if any, else the planner's from the journal."""
+        op = self._prebuilt.get(job.job_id)
+        return op if op is not None else self.planner(job)
+
     def _finish(self, job: Job) -> None:
+        self._prebuilt.pop(job.job_id, None)
         self.queue.remove(job.job_id)
         self._parked.discard(job.job_id)
         handle = self._handles.pop(job.job_id, None)
@@ -476,7 +494,7 @@ class DeviceWorker:
         def facts_for(job: Job) -> PreflightFacts | None:
             # Runs in the journal's thread, inside its write transaction: planning is pure and quick.
             try:
-                op = self.planner(job)
+                op = self._plan(job)
             except Exception as exc:  # PlanError (fail the job), or a planner bug (re-raised below)
                 planned["error"] = exc
                 return None
@@ -514,7 +532,7 @@ class DeviceWorker:
         ctx = {**self._ctx, "job_id": job.job_id}
         if ready is None:
             try:
-                op = self.planner(job)
+                op = self._plan(job)
             except PlanError as exc:
                 log.warning("worker %s: job %s cannot be executed: %s", self.device_id, job.job_id, exc, extra=ctx)
                 self._finish(await self.journal.fail(job.job_id, CODE_INVALID_REQUEST, str(exc)))

@@ -222,3 +222,53 @@ async def test_decimal_amount_exactness_from_json_numbers(api: Api, simulator: S
     assert status == 200, check
     assert check["total"] == "0.30" and receipts(simulator)[0].total == 30
     assert Decimal(check["total"]) == Decimal("0.3")
+
+
+async def test_the_receipt_validated_by_http_is_the_one_printed_without_planning_it_again(
+    api: Api, simulator: Simulator, config: Config
+) -> None:
+    """The HTTP layer hands the receipt it built while validating to the worker in-process: the worker does
+    not plan the job from its journalled body again, and what it was handed is what the planner would make
+    of that body (so a restart, which plans from the journal, prints the same receipt)."""
+    import dataclasses
+
+    from kkm_bridge.workers import default_planner
+    from kkm_bridge.workers.operations import Fiscalize
+
+    worker = api.daemon.services.manager.worker("kkm1")
+    planned: list[str] = []
+    handed: dict[str, Any] = {}
+    submit = worker.submit
+
+    def planner(job: Any) -> Any:
+        planned.append(job.job_id)
+        return default_planner(job)
+
+    async def spy(new_job: Any, **kwargs: Any) -> Any:
+        handed[new_job.job_id] = kwargs.get("plan")
+        return await submit(new_job, **kwargs)
+
+    worker.planner = planner
+    worker.submit = spy  # type: ignore[method-assign]
+    body = sell_body(client={"bin_iin": "Not specified"}, cashier="Aigerim")
+    status, check, _ = await api.post("/api/v1/check/sell", body)
+    assert status == 200, check
+    status, accepted, _ = await api.post("/api/v1/check/sell", sell_body(**{"async": True}))
+    assert status in (200, 202), accepted
+    later = await api.wait_done(accepted["status_url"])
+    assert later["status"] == "done"
+    ids = [check["fiscal_check_id"], accepted["fiscal_check_id"]]
+    assert planned == [] and all(isinstance(handed[i], Fiscalize) for i in ids)
+    assert not worker._prebuilt  # forgotten once the job finished
+    assert len(receipts(simulator)) == 2
+    jobs = {job.job_id: job for job in journal_jobs(config)}
+    for job_id in ids:
+        rebuilt = default_planner(jobs[job_id])
+        assert isinstance(rebuilt, Fiscalize)
+        same_time = dataclasses.replace(handed[job_id].receipt, date_time=rebuilt.receipt.date_time)
+        assert same_time == rebuilt.receipt
+    # A replay hands nothing new: the existing job is answered from the journal.
+    status, again, _ = await api.post("/api/v1/check/sell", {**body, "idempotency_key": "k-1"})
+    status2, replay, _ = await api.post("/api/v1/check/sell", {**body, "idempotency_key": "k-1"})
+    assert (status, status2) == (200, 200) and replay["replay"] is True and not worker._prebuilt
+    assert planned == []
