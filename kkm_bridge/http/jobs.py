@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from kkm_bridge.journal import DuplicateConflict, InvalidTransition, Job, JobState, NewJob, Priority
+from kkm_bridge.workers.operations import Operation
 from kkm_bridge.workers.worker import Submission
 from kkm_bridge.workers.errors import (
     CODE_INVALID_REQUEST,
@@ -91,8 +92,13 @@ async def submit(
     order_id: str | None = None,
     run_async: bool,
     prefix: str,
+    plan: Operation | None = None,
 ) -> Submitted:
-    """Journal and queue a job; in sync mode wait for it to finish. Errors become ``ApiError`` s."""
+    """Journal and queue a job; in sync mode wait for it to finish. Errors become ``ApiError`` s.
+
+    ``plan``: the device operation already built from ``body`` (a validated receipt), passed to the worker
+    in-process; the worker rebuilds it from the journalled body when it has none (after a restart).
+    """
     if services.stopping:
         raise ApiError(503, "shutting_down", "the daemon is shutting down", headers={"Retry-After": "5"})
     timeout = services.config.limits.sync_timeout
@@ -103,7 +109,7 @@ async def submit(
         idempotency_key=key, order_id=order_id, scope=box.fiscal_id, job_id=job_id,
     )
     request[CHECK_ID] = job_id
-    submission = await _submit(services, new, run_async)
+    submission = await _submit(services, new, run_async, plan)
     failed = submission.job
     if submission.replay and failed.state == JobState.FAILED and failed.error_code != CODE_INVALID_REQUEST:
         log.info("retrying failed job %s (%s)", failed.job_id, failed.error_code,
@@ -115,8 +121,12 @@ async def submit(
         submission = await _submit(services, new, run_async)
     job = submission.job
     request[CHECK_ID] = job.job_id
-    log.info("%s %s job %s", kind, "replayed" if submission.replay else "accepted", job.job_id,
-             extra={"check_id": job.job_id, "device_id": box.device_id, "replay": submission.replay})
+    # The access log line carries the check id and the worker logs the queued job: a new job is a DEBUG line
+    # here, a replay (rare, and worth seeing) an INFO one.
+    level = logging.INFO if submission.replay else logging.DEBUG
+    if log.isEnabledFor(level):
+        log.log(level, "%s %s job %s", kind, "replayed" if submission.replay else "accepted", job.job_id,
+                extra={"check_id": job.job_id, "device_id": box.device_id, "replay": submission.replay})
     if run_async or job.is_terminal:
         return Submitted(job, submission.replay)
     try:
@@ -130,9 +140,9 @@ async def submit(
     return Submitted(job, submission.replay)
 
 
-async def _submit(services: Services, new: NewJob, run_async: bool) -> Submission:
+async def _submit(services: Services, new: NewJob, run_async: bool, plan: Operation | None = None) -> Submission:
     try:
-        return await services.manager.submit(new, require_online=not run_async)
+        return await services.manager.submit(new, require_online=not run_async, plan=plan)
     except DuplicateConflict as exc:
         raise from_duplicate(exc) from None
     except QueueFull as exc:
