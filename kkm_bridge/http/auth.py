@@ -87,6 +87,7 @@ class Authenticator:
         self, keys: Iterable[ApiKey], secret: bytes, ttl: int, clock: Callable[[], float] = time.time
     ) -> None:
         self._keys = tuple(keys)
+        self._names = frozenset(key.name for key in self._keys)
         self._secret = secret
         self.ttl = ttl
         self._clock = clock
@@ -136,7 +137,7 @@ class Authenticator:
             raise _unauthorized("invalid access token") from None
         if not hmac.compare_digest(signature, self._sign(payload)):
             raise _unauthorized("invalid access token")
-        if not any(key.name == name for key in self._keys):
+        if name not in self._names:
             raise _unauthorized("the key of this token is no longer configured")
         if expires <= self._clock():
             raise _unauthorized("access token expired; log in again or refresh", "token_expired")

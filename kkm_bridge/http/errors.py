@@ -74,10 +74,12 @@ class ApiError(Exception):
         return self.body.code
 
 
+#: One encoder for every answer (msgspec's module-level ``encode`` would look its default one up each call).
+_ENCODER = msgspec.json.Encoder()
+
+
 def json_response(body: msgspec.Struct, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=msgspec.json.encode(body), status=status, content_type="application/json", headers=headers
-    )
+    return web.Response(body=_ENCODER.encode(body), status=status, content_type="application/json", headers=headers)
 
 
 def error_response(error: ApiError) -> web.Response:

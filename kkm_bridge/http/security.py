@@ -76,7 +76,9 @@ class RateLimiter:
 
 def _needs_token(path: str) -> bool:
     """Everything under /api/ except the public paths and the QR images (their id is the capability)."""
-    return path.startswith("/api/") and path not in PUBLIC_PATHS and not _QR_PATH.match(path)
+    if not path.startswith("/api/") or path in PUBLIC_PATHS:
+        return False
+    return not (path.endswith("/qr") and _QR_PATH.match(path))
 
 
 def _origin_allowed(origin: str, allowed: frozenset[str]) -> bool:
@@ -112,12 +114,14 @@ def middlewares(
                           extra={"check_id": request.get(CHECK_ID)})
             return error_response(ApiError(500, "internal_error", "internal error; see the daemon log"))
         finally:
-            access_log.info(
-                "%s %s %d", request.method, request.path, status,
-                extra={"method": request.method, "path": request.path, "status": status,
-                       "ms": round((time.perf_counter() - started) * 1000, 1),
-                       "check_id": request.get(CHECK_ID), "client": request.get(PRINCIPAL)},
-            )
+            # One line per request; its extras are only built when the access log is on (off below INFO).
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    "%s %s %d", request.method, request.path, status,
+                    extra={"method": request.method, "path": request.path, "status": status,
+                           "ms": round((time.perf_counter() - started) * 1000, 1),
+                           "check_id": request.get(CHECK_ID), "client": request.get(PRINCIPAL)},
+                )
 
     @web.middleware
     async def cross_site(request: web.Request, handler: Handler) -> web.StreamResponse:
