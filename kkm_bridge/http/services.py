@@ -61,6 +61,10 @@ class Services:
     now: Callable[[], datetime] = local_now
     #: Set when SIGTERM arrives: new jobs are refused (503) while the job in flight finishes.
     stopping: bool = field(default=False)
+    #: ``device_check`` per device id, with the device it was made for (a runtime Protocol isinstance per
+    #: request is not free).
+    _checks: dict[str, tuple[object, Callable[[Receipt], list[Problem]] | None]] = field(
+        default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(cls, config: Config, journal: AsyncJournal, manager: DeviceManager, auth: Authenticator) -> Services:
@@ -87,7 +91,12 @@ class Services:
         if box.device_id not in self.manager:
             return None
         device = self.manager.worker(box.device_id).device
-        return device.receipt_problems if isinstance(device, ChecksReceipts) else None
+        cached = self._checks.get(box.device_id)
+        if cached is not None and cached[0] is device:
+            return cached[1]
+        check = device.receipt_problems if isinstance(device, ChecksReceipts) else None
+        self._checks[box.device_id] = (device, check)
+        return check
 
     def by_device(self, device_id: str) -> Cashbox | None:
         for box in self.cashboxes.values():
