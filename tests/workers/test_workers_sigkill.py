@@ -36,7 +36,7 @@ from simulators.atol.fiscal_memory import FiscalDocument, FiscalMemory  # noqa: 
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-STALL = 3.0  # seconds the simulator holds its reply: the kill window (the test kills within milliseconds)
+STALL = 6.0  # seconds the simulator holds its reply: the kill window (the test kills within milliseconds)
 
 
 def _env() -> dict[str, str]:
