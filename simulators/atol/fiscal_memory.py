@@ -124,6 +124,18 @@ def _decode(body: str) -> FiscalDocument:
     return FiscalDocument.from_dict(json.loads(body))
 
 
+STATE_FILE_MODE = 0o600
+
+
+def _owner_only(path: Path) -> None:
+    """Create ``path`` with mode 0600, or tighten an existing one: the state carries the signing key."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, STATE_FILE_MODE)
+    try:
+        os.fchmod(fd, STATE_FILE_MODE)
+    finally:
+        os.close(fd)
+
+
 class FiscalMemory:
     """The documents (in SQLite) plus the durable device state, committed together."""
 
@@ -146,6 +158,7 @@ class FiscalMemory:
     def _open(path: Path | None) -> sqlite3.Connection:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+            _owner_only(path)  # the state holds the fiscal-sign key: never readable by others
         # check_same_thread=False: the servers may run on a thread other than the creator's; every
         # access is serialised by the simulator (one event loop, one lock).
         target = str(path) if path is not None else ":memory:"
@@ -154,6 +167,9 @@ class FiscalMemory:
             if path is not None:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=FULL")
+                for sidecar in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                    if sidecar.exists():
+                        _owner_only(sidecar)
             db.executescript(_SCHEMA)
             row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
             if row is None:

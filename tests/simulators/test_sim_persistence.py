@@ -114,3 +114,27 @@ def test_in_memory_power_cut_keeps_committed_documents(sim: Simulator, host: InP
     sim.power_cut()
     assert [d.kind for d in sim.documents] == ["shift_open", "receipt"]
     assert sim.device.durable.receipt_number == 1
+
+
+def test_state_files_are_owner_only(tmp_path: Path, clock: ManualClock) -> None:
+    """The state file carries the fiscal-sign key: 0600 when created (even with a permissive umask),
+    its WAL side files too, and a pre-existing looser file is tightened on open."""
+    import os
+    import stat
+
+    old_umask = os.umask(0)
+    try:
+        path = tmp_path / "sim.sqlite3"
+        sim = Simulator(DeviceConfig(), clock=clock, state_path=path)
+        host = InProcessHost(sim)
+        open_registration(host)
+        sell(host, ITEMS[:1], [])
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir() if p.name.startswith("sim.")}
+        assert modes["sim.sqlite3"] == 0o600
+        assert all(mode == 0o600 for mode in modes.values()), modes
+        sim.close()
+        path.chmod(0o644)
+        FiscalMemory(path).close()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        os.umask(old_umask)
