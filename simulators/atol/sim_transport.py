@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import asyncio
 
-from kkm_bridge.transports.base import Deadline, Transport, timeout_error
+from kkm_bridge.transports.base import Deadline, Transport
 from kkm_bridge.transports.errors import Disconnected
+from kkm_bridge.transports.memory import InboxTransport
 from kkm_bridge.transports.uri import TransportAddress, register_scheme
 
 from .config import DeviceConfig
@@ -44,27 +45,19 @@ def get_simulator(name: str) -> Simulator | None:
     return _SIMULATORS.get(name)
 
 
-class SimTransport(Transport):
+class SimTransport(InboxTransport):
     """A Transport whose other end is a `Simulator` in the same process."""
 
     def __init__(self, sim: Simulator, address: str = "sim://default") -> None:
         super().__init__(address)
         self.sim = sim
-        self._open = False
-        self._dropped = False
-        self._incoming = bytearray()
-        self._arrived = asyncio.Event()
         self._timers: set[asyncio.TimerHandle] = set()
         self._wake: asyncio.TimerHandle | None = None
         self._due = 0.0  # loop time until which earlier output is still "on the wire"
 
-    @property
-    def connected(self) -> bool:
-        return self._open
-
     async def connect(self, deadline: Deadline = None) -> None:
         self._open = True
-        self._dropped = False
+        self._hangup = None
 
     async def close(self) -> None:
         self._open = False
@@ -78,9 +71,9 @@ class SimTransport(Transport):
         self._arrived.set()
 
     async def _write(self, data: bytes, deadline: Deadline) -> None:
-        if self._dropped:
+        if self._hangup is not None:
             self._open = False
-            raise Disconnected(f"{self.address}: link dropped")
+            raise Disconnected(f"{self.address}: {self._hangup}")
         self._deliver(self.sim.process(data))
 
     def _deliver(self, emissions: list[Emission]) -> None:
@@ -109,27 +102,9 @@ class SimTransport(Transport):
         self._timers = {t for t in self._timers if not t.cancelled() and t.when() > asyncio.get_running_loop().time()}
         if not self._open:
             return
-        self._incoming += data
+        self._push(data)
         if disconnect:
-            self._dropped = True
-        self._arrived.set()
-
-    async def _read_some(self, max_bytes: int, deadline: Deadline) -> bytes:
-        while not self._incoming:
-            if not self._open:
-                raise Disconnected(f"{self.address}: closed")
-            if self._dropped:
-                self._open = False
-                raise Disconnected(f"{self.address}: link dropped")
-            self._arrived.clear()
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await self._arrived.wait()
-            except TimeoutError:
-                raise timeout_error(self.address, "receive data") from None
-        data = bytes(self._incoming)
-        self._incoming.clear()
-        return data
+            self._hang_up("link dropped")
 
 
 def _factory(address: TransportAddress) -> Transport:
