@@ -18,6 +18,10 @@ dependency. Every field has a default, so the smallest useful file is one ``[[de
     sync_timeout = 60.0     # seconds a synchronous call waits for the device before 503
     token_ttl = 86400       # access-token lifetime, seconds
 
+    [tax_profiles.KZ]                  # replaces the built-in profile of a country (optional)
+    periods = [{since = 2020-01-01, rates = ["12", "0", "none"]},
+               {since = 2026-01-01, rates = ["16", "10", "5", "0", "none"]}]
+
     [http]
     allowed_origins = ["https://shop.example"]   # browsers from other origins are refused (loopback is allowed)
     public_url = "http://127.0.0.1:8080"           # base of the qr_code links; default: the listen address
@@ -62,7 +66,7 @@ from typing import Any, Mapping
 
 from kkm_bridge.model.errors import ConfigError, InputError, join_path
 from kkm_bridge.model.jurisdiction import JURISDICTIONS
-from kkm_bridge.model.tax import DEFAULT_PROFILES, VatRate
+from kkm_bridge.model.tax import DEFAULT_PROFILES, TaxProfile, VatRate, profiles_from_config
 
 __all__ = [
     "ApiKey",
@@ -190,6 +194,8 @@ class Config:
     devices: tuple[DeviceSettings, ...] = ()
     limits: Limits = field(default_factory=Limits)
     http: HttpSettings = field(default_factory=HttpSettings)
+    #: Tax profiles by country: the built-in ones, replaced by any ``[tax_profiles.XX]`` table.
+    tax_profiles: Mapping[str, TaxProfile] = field(default_factory=lambda: dict(DEFAULT_PROFILES))
     #: True when no config file was given: the demo cashbox and a development key file.
     development: bool = False
 
@@ -282,7 +288,8 @@ def _limits(raw: Mapping[str, Any]) -> Limits:
     return Limits(**values)
 
 
-def _device(raw: Mapping[str, Any], index: int, state_dir: Path) -> DeviceSettings:
+def _device(raw: Mapping[str, Any], index: int, state_dir: Path,
+            profiles: Mapping[str, TaxProfile] = DEFAULT_PROFILES) -> DeviceSettings:
     path = join_path("/devices", index)
     _only(raw, {"id", "uri", "fiscal_id", "model", "country", "fiscal_numbers", "registration", "shift",
                 "simulator", "tax_table", "unsupported_text"}, path)
@@ -291,7 +298,7 @@ def _device(raw: Mapping[str, Any], index: int, state_dir: Path) -> DeviceSettin
     if not isinstance(uri, str) or "://" not in uri:
         raise ConfigError("bad_config", join_path(path, "uri"), "uri is required, e.g. serial:///dev/ttyACM0")
     country = str(_typed(raw, "country", str, path, "KZ")).upper()
-    if country not in DEFAULT_PROFILES or country not in JURISDICTIONS:
+    if country not in profiles or country not in JURISDICTIONS:
         raise ConfigError("bad_config", join_path(path, "country"), f"unknown country {country!r}")
     reg_raw = _table(raw.get("registration", {}), join_path(path, "registration"))
     _only(reg_raw, set(Registration.__dataclass_fields__), join_path(path, "registration"))
@@ -333,7 +340,7 @@ def _device(raw: Mapping[str, Any], index: int, state_dir: Path) -> DeviceSettin
 
 def config_from_mapping(data: Mapping[str, Any], base_dir: Path | None = None) -> Config:
     """Build a ``Config`` from parsed TOML; relative paths are relative to ``base_dir`` (the file's folder)."""
-    _only(data, {"listen", "state_dir", "api_keys", "devices", "limits", "http"}, "")
+    _only(data, {"listen", "state_dir", "api_keys", "devices", "limits", "http", "tax_profiles"}, "")
     host, port = parse_listen(data["listen"]) if "listen" in data else (DEFAULT_HOST, DEFAULT_PORT)
     raw_dir = data.get("state_dir")
     if raw_dir is None:
@@ -351,8 +358,10 @@ def config_from_mapping(data: Mapping[str, Any], base_dir: Path | None = None) -
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             raise ConfigError("bad_config", join_path(path, "sha256"), "sha256 must be 64 hex digits")
         keys.append(ApiKey(str(raw.get("name", f"key{index + 1}")), digest))
+    profiles = profiles_from_config(_table(data.get("tax_profiles", {}), "/tax_profiles"), "/tax_profiles")
     devices = tuple(
-        _device(_table(raw, join_path("/devices", i)), i, state_dir) for i, raw in enumerate(data.get("devices", []))
+        _device(_table(raw, join_path("/devices", i)), i, state_dir, profiles)
+        for i, raw in enumerate(data.get("devices", []))
     )
     if not devices:
         devices = (demo_device(state_dir),)
@@ -368,7 +377,7 @@ def config_from_mapping(data: Mapping[str, Any], base_dir: Path | None = None) -
     http = HttpSettings(tuple(o.rstrip("/") for o in origins), http_raw.get("public_url"))
     return Config(
         host=host, port=port, state_dir=state_dir, api_keys=tuple(keys), devices=devices,
-        limits=_limits(_table(data.get("limits", {}), "/limits")), http=http,
+        limits=_limits(_table(data.get("limits", {}), "/limits")), http=http, tax_profiles=profiles,
     )
 
 

@@ -46,8 +46,8 @@ class Cashbox:
         return self.settings.id
 
     @classmethod
-    def from_settings(cls, settings: DeviceSettings) -> Cashbox:
-        return cls(settings, get_profile(settings.country))
+    def from_settings(cls, settings: DeviceSettings, profiles: Mapping[str, TaxProfile] | None = None) -> Cashbox:
+        return cls(settings, get_profile(settings.country, profiles))
 
 
 @dataclass
@@ -68,7 +68,7 @@ class Services:
 
     @classmethod
     def build(cls, config: Config, journal: AsyncJournal, manager: DeviceManager, auth: Authenticator) -> Services:
-        boxes = {d.fiscal_id: Cashbox.from_settings(d) for d in config.devices}
+        boxes = {d.fiscal_id: Cashbox.from_settings(d, config.tax_profiles) for d in config.devices}
         limits = config.limits
         return cls(config, journal, manager, auth, boxes, RateLimiter(limits.rate_per_second, limits.burst))
 
