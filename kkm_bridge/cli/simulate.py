@@ -62,6 +62,9 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--no-auto-open-shift", action="store_true", help="require 9A before the first receipt")
     p.add_argument("--tape-dir", metavar="DIR", help="write every printed document as .txt, .html and .png")
     p.add_argument("--sign-key-seed", type=int, default=None, help="deterministic fiscal-sign key for a new state")
+    p.add_argument("--tax-table", metavar="SPEC", default=None,
+                   help="the programmed tax slots: a country (KZ, UZ, RU: the table the daemon's config assumes "
+                        "for it) or INDEX=RATE pairs such as 1=16,2=10,3=0,4=none; default 1=20,2=10,3=0,4=none")
     reg = p.add_argument_group("registration data (used when the state file is created)")
     reg.add_argument("--seller-name")
     reg.add_argument("--seller-bin")
@@ -156,7 +159,8 @@ def render_document(args: argparse.Namespace) -> int:
         config = DeviceConfig(line_width=args.model)
         if memory.extra.get("registration"):
             config.registration = Registration(**memory.extra["registration"])
-        printed = render_fiscal_document(document, config, load_tax_table())
+        printed = render_fiscal_document(document, config, load_tax_table(
+            parse_tax_table(args.tax_table) if args.tax_table else None))
     finally:
         memory.close()
     if args.render_format == "png":
@@ -190,7 +194,9 @@ def build_simulator(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         parse_fault_spec(faults, spec)
     timing = WireTiming(baud=args.baud, command_seconds=args.command_delay, line_seconds=args.line_delay,
                         busy_device=args.busy)
-    sim = Simulator(config, state_path=args.state, faults=faults, timing=timing, protocol=args.protocol)
+    tax_table = parse_tax_table(args.tax_table) if args.tax_table else None
+    sim = Simulator(config, state_path=args.state, faults=faults, timing=timing, protocol=args.protocol,
+                    tax_table=tax_table)
     if args.dialect != "default":
         from protocols.atol import commands as cmd
 
@@ -199,6 +205,38 @@ def build_simulator(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     if args.tape_dir:
         _write_tape_to(sim, args.tape_dir)
     return sim
+
+
+def parse_tax_table(spec: str) -> dict[int, object]:
+    """`--tax-table`: `"KZ"` -> that country's default slots (`kkm_bridge.config.DEFAULT_TAX_TABLES`, the
+    table a daemon config without `[devices.tax_table]` assumes); `"1=16,2=none"` -> those slots.
+    ValueError with the offending part on a mistake."""
+    from kkm_bridge.config import DEFAULT_TAX_TABLES
+    from kkm_bridge.model.errors import InputError
+    from kkm_bridge.model.tax import VatRate
+    from protocols.atol.tax_table import TaxSlot
+
+    text = spec.strip()
+    if text.upper() in DEFAULT_TAX_TABLES:
+        pairs = list(DEFAULT_TAX_TABLES[text.upper()].items())
+    else:
+        pairs = []
+        for part in text.split(","):
+            index, sep, code = part.partition("=")
+            if not sep or not index.strip().isdigit() or not 1 <= int(index) <= 255:
+                raise ValueError(f"bad --tax-table entry {part.strip()!r}: expected INDEX=RATE with INDEX 1..255, "
+                                 f"or a country ({', '.join(DEFAULT_TAX_TABLES)})")
+            pairs.append((int(index), code.strip()))
+    table: dict[int, object] = {}
+    for index, code in pairs:
+        try:
+            rate = VatRate.parse(code)
+        except InputError as exc:
+            raise ValueError(f"bad --tax-table rate {code!r}: {exc.message}") from None
+        if index in table:
+            raise ValueError(f"--tax-table slot {index} given twice")
+        table[index] = TaxSlot(index, rate.code, rate.percent)
+    return table
 
 
 def _write_tape_to(sim, directory: str) -> None:  # type: ignore[no-untyped-def]
