@@ -86,7 +86,9 @@ TLV_BATCH = 32
 #: First batch, sent with A4 45 before its size hint is known: a receipt of up to 4 items (11 TLVs + one
 #: per item) in one pipeline, whose last read runs into "no more data".
 FIRST_TLV_BATCH = 15
+#: Documents read (headers only) looking for the current shift's opening document.
 SHIFT_SCAN_LIMIT = 64
+_HEADER_TAGS = frozenset({tlv.DATETIME, tlv.SHIFT_NUMBER})
 #: How long a status the driver verified stays usable for its own shift-policy decision, provided no
 #: command reached the device since (see `_recent_status`).
 STATUS_REUSE_SECONDS = 2.0
@@ -148,7 +150,8 @@ class AtolDriver:
         self._lock = asyncio.Lock()
         self._mode: int | None = None
         self._last_document: int | None = None
-        self._shift_opened_at: dict[int, datetime] = {}
+        #: When each shift opened, by shift number; None: looked for and not found (not looked for again).
+        self._shift_opened_at: dict[int, datetime | None] = {}
         #: Encoded requests without parameters, by (type, access password, dialect).
         self._fixed_payloads: dict[tuple[type, int, int], bytes] = {}
         #: The last status read from the device: (status, link task count then, loop time then).
@@ -417,7 +420,7 @@ class AtolDriver:
         last = known if known is not None else await self._find_last_document()
         shift_open = state.shift_open or fn_shift.shift_open
         shift_number = fn_shift.shift_number or state.shift_number
-        opened_at = await self._shift_open_time(shift_number, last) if shift_open else None
+        opened_at = await self._shift_open_time(shift_number, last, fn_shift.receipt_number) if shift_open else None
         shift_state = ShiftState.OPEN if shift_open else ShiftState.CLOSED
         if shift_open and opened_at is not None:
             if opened_at + timedelta(hours=self.shift_policy.max_hours) <= state.datetime:
@@ -589,23 +592,61 @@ class AtolDriver:
             if number - before > 3:
                 raise ProtocolFailure(f"document {number} is {document.kind}, expected {'/'.join(sorted(kinds))}")
 
-    async def _shift_open_time(self, shift_number: int, last: int) -> datetime | None:
-        """When shift `shift_number` opened: cached, or found by reading document headers backwards."""
+    async def _shift_open_time(self, shift_number: int, last: int, receipts: int) -> datetime | None:
+        """When shift `shift_number` opened: cached, or found by reading document headers.
+
+        `receipts` is the FN's receipt count of the shift (A4 10). Every receipt of the shift is a document
+        after the shift-open one, so that document is at or below `last - receipts`; the scan starts at
+        `last - (receipts - 1)` (a device that reports the *next* receipt number) and goes down at most
+        SHIFT_SCAN_LIMIT documents (the shift's other documents: cash in/out...). Starting at `last`
+        instead missed any shift of more than SHIFT_SCAN_LIMIT receipts. If the first document read
+        belongs to an earlier shift (the count was larger than the documents), the shift opened after
+        it: the scan goes up instead.
+
+        The answer is remembered per shift even when nothing was found (None): otherwise every status()
+        repeated the whole scan, dozens of reads per receipt.
+        """
         if shift_number in self._shift_opened_at:
             return self._shift_opened_at[shift_number]
-        need = frozenset({tlv.DATETIME, tlv.SHIFT_NUMBER})
-        for number in range(last, max(0, last - SHIFT_SCAN_LIMIT), -1):
-            doc_type, records = await self._read_tlvs(number, need)
-            values = {tag: tlv.decode_value(tag, raw) for tag, raw in records if tag in need}
-            shift = values.get(tlv.SHIFT_NUMBER)
+        start = last - max(0, receipts - 1)
+        opened: datetime | None = None
+        for number in range(start, max(0, start - SHIFT_SCAN_LIMIT), -1):
+            kind, shift, when = await self._document_header(number)
             if shift is not None and shift != shift_number:
-                return None
-            if KIND_BY_DOCUMENT_TYPE.get(doc_type) is DocumentKind.SHIFT_OPEN:
-                opened = values.get(tlv.DATETIME)
-                if isinstance(opened, datetime):
-                    self._shift_opened_at[shift_number] = opened
-                    return opened
+                if number == start and shift < shift_number:
+                    opened = await self._shift_open_time_after(shift_number, start, last)
+                break
+            if kind is DocumentKind.SHIFT_OPEN and when is not None:
+                opened = when
+                break
+        if opened is None:
+            logger.warning("could not find when shift %d opened (documents up to %d); its expiry is left to "
+                           "the device", shift_number, last, extra=self._ctx())
+        self._shift_opened_at[shift_number] = opened
+        return opened
+
+    async def _shift_open_time_after(self, shift_number: int, after: int, last: int) -> datetime | None:
+        """The open time of shift `shift_number`, whose first document is after `after` (scanning up)."""
+        for number in range(after + 1, min(last, after + SHIFT_SCAN_LIMIT) + 1):
+            kind, shift, when = await self._document_header(number)
+            if shift is None or shift < shift_number:
+                continue
+            # The first document of the shift is its opening one; anything else means it is not stored.
+            return when if shift == shift_number and kind is DocumentKind.SHIFT_OPEN else None
         return None
+
+    async def _document_header(self, number: int) -> tuple[DocumentKind | None, int | None, datetime | None]:
+        """(kind, shift number, date-time) of stored document `number`, reading only its header TLVs."""
+        need = _HEADER_TAGS
+        doc_type, records = await self._read_tlvs(number, need)
+        values = {tag: tlv.decode_value(tag, raw) for tag, raw in records if tag in need}
+        shift = values.get(tlv.SHIFT_NUMBER)
+        when = values.get(tlv.DATETIME)
+        return (
+            KIND_BY_DOCUMENT_TYPE.get(doc_type),
+            shift if isinstance(shift, int) else None,
+            when if isinstance(when, datetime) else None,
+        )
 
     # -- shift ----------------------------------------------------------------------------------
 

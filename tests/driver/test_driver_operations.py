@@ -6,12 +6,15 @@ the driver's `FiscalDocument` must match the stored one (number, fiscal sign, to
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+
+import pytest
 
 from driver_testutil import Rig
 from driver_testutil import assert_matches, receipt
 
-from kkm_bridge.driver.api import DocumentKind, FiscalDevice, ShiftState
+from kkm_bridge.driver import atol
+from kkm_bridge.driver.api import DeviceStatus, DocumentKind, FiscalDevice, ShiftState
 from kkm_bridge.driver.atol import AtolDriver
 from kkm_bridge.model.receipt import Operation, Payment, PaymentType
 
@@ -142,3 +145,83 @@ async def test_a_new_driver_finds_the_last_document_and_shift_start(rig: Rig, dr
         assert_matches(rig.sim, last)
     finally:
         await fresh.close()
+
+
+def _sim_receipts(rig: Rig, count: int) -> None:
+    """`count` one-item sales made on the simulator directly (the driver left it in registration mode):
+    many documents in a shift without the cost of as many driver round trips."""
+    device = rig.sim.device
+    for _ in range(count):
+        device.open_receipt(1)
+        device.register_item("Чай", 10_000, 1000, tax=1)
+        device.close_receipt()
+
+
+async def _two_statuses(rig: Rig) -> tuple[list[DeviceStatus], list[int]]:
+    """A fresh driver's first two status() calls, and the device tasks each one cost."""
+    fresh = rig.driver()
+    await fresh.connect()
+    try:
+        statuses, costs = [], []
+        for _ in range(2):
+            before = fresh.link.stats.tasks
+            statuses.append(await fresh.status())
+            costs.append(fresh.link.stats.tasks - before)
+        return statuses, costs
+    finally:
+        await fresh.close()
+
+
+async def test_a_new_driver_finds_the_start_of_a_long_shift_once(rig: Rig, driver: AtolDriver) -> None:
+    # Shift 1 closed; shift 2 opened an hour later and holds more receipts than SHIFT_SCAN_LIMIT.
+    await driver.fiscalize(receipt())
+    await driver.close_shift()
+    rig.clock.advance(hours=1)
+    opened = rig.clock.now()
+    await driver.fiscalize(receipt())
+    rig.clock.advance(hours=1)
+    _sim_receipts(rig, atol.SHIFT_SCAN_LIMIT + 6)
+    await driver.close()
+    last = len(rig.sim.documents)
+    (first, second), (scan, again) = await _two_statuses(rig)
+    assert first.shift_number == 2 and first.last_document_number == last
+    assert first.shift_opened_at == opened
+    assert second.shift_opened_at == opened
+    assert scan < 100  # found near the shift's start (a scan from the last document read ~1000 tasks)
+    assert again <= 3  # 3F, FN shift state, the last-document probe: no second scan
+    # The open time is what makes a 24 h shift expire for the policy.
+    rig.clock.set(opened + timedelta(hours=24))
+    (expired, _), _ = await _two_statuses(rig)
+    assert expired.shift_state is ShiftState.EXPIRED
+
+
+async def test_a_shift_start_not_found_is_not_looked_for_again(
+    rig: Rig, driver: AtolDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(atol, "SHIFT_SCAN_LIMIT", 3)
+    await driver.open_shift()
+    for _ in range(5):  # documents of the shift that are not receipts: the FN's receipt count stays 0
+        await driver.cash_in(1000)
+    await driver.close()
+    (first, second), (_, again) = await _two_statuses(rig)
+    assert first.shift_state is ShiftState.OPEN and first.shift_opened_at is None
+    assert second.shift_opened_at is None
+    assert again <= 3
+
+
+async def test_a_receipt_count_above_the_documents_scans_up_to_the_shift_start(
+    rig: Rig, driver: AtolDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await driver.fiscalize(receipt())
+    await driver.close_shift()
+    rig.clock.advance(hours=1)
+    opened = rig.clock.now()
+    await driver.fiscalize(receipt())
+    _sim_receipts(rig, 3)
+    await driver.close()
+    device = rig.sim.device
+    real = device.fn_shift_state
+    monkeypatch.setattr(device, "fn_shift_state", lambda: (lambda s: (s[0], s[1], s[2] + 3))(real()))
+    (first, _), (_, again) = await _two_statuses(rig)
+    assert first.shift_number == 2 and first.shift_opened_at == opened
+    assert again <= 3
