@@ -48,6 +48,7 @@ ROUNDING_RULE: Final = "half_up"
 #: Quantities are integer thousandths: the resolution ATOL devices use.
 QUANTITY_DIGITS: Final = 3
 QUANTITY_SCALE: Final = 10**QUANTITY_DIGITS
+_HALF_QUANTITY: Final = QUANTITY_SCALE // 2  # QUANTITY_SCALE is even: n/SCALE half-up == (n + HALF) // SCALE
 
 #: Default ceiling for one amount, in minor units: 9 999 999 999.99. Anything above is not a real
 #: retail receipt but a typo or an attack; callers can pass another ``max_minor``.
@@ -62,6 +63,12 @@ def round_half_up(numerator: int, denominator: int) -> int:
     Pure integer arithmetic, so it is exact for any size. ``round_half_up(5, 2) == 3``,
     ``round_half_up(-5, 2) == -3``. Away-from-zero keeps a refund the exact mirror of its sale.
     """
+    if type(numerator) is int and type(denominator) is int and denominator > 0:
+        # Fast path for the usual call (plain ints, positive denominator; several per receipt line):
+        # floor((2n + d) / 2d) is n/d rounded half-up, mirrored for negatives. Same result as below.
+        if numerator >= 0:
+            return (2 * numerator + denominator) // (2 * denominator)
+        return -((denominator - 2 * numerator) // (2 * denominator))
     if isinstance(numerator, bool) or isinstance(denominator, bool):
         raise TypeError("round_half_up takes integers, not bools")
     if not isinstance(numerator, int) or not isinstance(denominator, int):
@@ -84,7 +91,13 @@ def line_amount(price: int, quantity_milli: int) -> int:
     This is the line sum *before* discount and markup; see ``net_line_amount`` for the amount that
     goes into totals and VAT.
     """
-    return round_half_up(price * quantity_milli, QUANTITY_SCALE)
+    product = price * quantity_milli
+    if type(product) is int:
+        # round_half_up(product, QUANTITY_SCALE) inlined: this runs for every line amount asked for.
+        if product >= 0:
+            return (product + _HALF_QUANTITY) // QUANTITY_SCALE
+        return -((_HALF_QUANTITY - product) // QUANTITY_SCALE)
+    return round_half_up(product, QUANTITY_SCALE)
 
 
 def net_line_amount(price: int, quantity_milli: int, discount: int = 0, markup: int = 0) -> int:
@@ -96,26 +109,36 @@ def net_line_amount(price: int, quantity_milli: int, discount: int = 0, markup: 
     return line_amount(price, quantity_milli) - discount + markup
 
 
-def _as_fraction(rate: Decimal | int) -> Fraction:
+def _rate_ratio(rate: Decimal | int) -> tuple[int, int]:
+    """The rate as an exact fraction ``p/q`` in lowest terms (``Decimal("12.5") -> (25, 2)``).
+
+    ``Decimal.as_integer_ratio`` is exact and the same pair ``Fraction(rate)`` gives, without building a
+    ``Fraction`` (which cost more than the rest of ``vat_included``).
+    """
     if isinstance(rate, bool) or isinstance(rate, float):
         raise TypeError("VAT rate must be a Decimal or an int, not float/bool")
-    if isinstance(rate, Decimal) and not rate.is_finite():
-        raise ValueError("VAT rate must be finite")
-    return Fraction(rate)
+    if isinstance(rate, Decimal):
+        if not rate.is_finite():
+            raise ValueError("VAT rate must be finite")
+        return rate.as_integer_ratio()
+    if isinstance(rate, int):
+        return int(rate), 1
+    exact = Fraction(rate)  # anything else Fraction accepts, as before (raises TypeError otherwise)
+    return exact.numerator, exact.denominator
 
 
 def vat_included(amount: int, rate: Decimal | int) -> int:
     """The VAT contained in a VAT-inclusive ``amount`` at ``rate`` percent, rounded half-up.
 
-    ``amount * r / (100 + r)``, computed exactly with rationals so a rate like ``Decimal("12.5")``
-    does not pass through binary floats. ``vat_included(50000, Decimal(12)) == 5357``.
+    ``amount * r / (100 + r)``, computed exactly in integers (``r = p/q``) so a rate like
+    ``Decimal("12.5")`` does not pass through binary floats. ``vat_included(50000, Decimal(12)) == 5357``.
     A "20/120" calculated rate uses the same formula with r = 20.
     """
-    r = _as_fraction(rate)
-    if r < 0:
+    p, q = _rate_ratio(rate)
+    if p < 0:
         raise ValueError("VAT rate must not be negative")
     # amount * (p/q) / (100 + p/q) == amount * p / (100q + p)
-    return round_half_up(amount * r.numerator, 100 * r.denominator + r.numerator)
+    return round_half_up(amount * p, 100 * q + p)
 
 
 def to_decimal(minor: int, digits: int = 2) -> Decimal:
@@ -145,6 +168,13 @@ _NON_FINITE_RE: Final = re.compile(r"[+-]?(?:nan|snan|inf|infinity)", re.IGNOREC
 # Exponent guard: a value with more than this many integer digits is rejected before any
 # arithmetic, so "1e999999999" cannot make us build a gigantic integer.
 _MAX_INTEGER_DIGITS: Final = 40
+# ``parse_scaled``'s fast path: digits, optionally a point and more digits (ASCII only: ``\d`` would
+# also match other scripts' digits, which the general path reads through Decimal).
+_PLAIN_DECIMAL_RE: Final = re.compile(r"([0-9]+)(?:\.([0-9]*))?")
+_POWERS_OF_TEN: Final = tuple(10**n for n in range(10))
+_FAST_INT_LIMIT: Final = 10**_MAX_INTEGER_DIGITS
+#: A numeric string longer than this is refused (``not_a_number``) before it is read.
+_MAX_TEXT: Final = 200
 
 
 def parse_scaled(
@@ -170,6 +200,32 @@ def parse_scaled(
       is not; nothing is ever rounded silently;
     - values above ``max_scaled`` units (``value_too_large``).
     """
+    # Fast path for the usual well-formed input (a plain unsigned decimal string, as the HTTP layer
+    # journals amounts, or a non-negative int): integer arithmetic on the digits, no Decimal. Anything
+    # else, and anything that is not a valid value, takes the general path below, so every error keeps
+    # its code and message. tests/model check both paths give the same answers.
+    if 0 <= digits < len(_POWERS_OF_TEN):
+        if type(value) is str:
+            text = value.strip()
+            match = _PLAIN_DECIMAL_RE.fullmatch(text) if len(text) <= _MAX_TEXT else None
+            if match is not None:
+                whole, fraction = match.groups()
+                fraction = fraction.rstrip("0") if fraction else ""
+                if len(whole) <= _MAX_INTEGER_DIGITS and len(fraction) <= digits:
+                    scaled = int(whole) * _POWERS_OF_TEN[digits]
+                    if fraction:
+                        scaled += int(fraction) * _POWERS_OF_TEN[digits - len(fraction)]
+                    if scaled <= max_scaled:
+                        return scaled
+        elif type(value) is int and 0 <= value < _FAST_INT_LIMIT:
+            scaled = value * _POWERS_OF_TEN[digits]
+            if scaled <= max_scaled:
+                return scaled
+    return _parse_scaled_general(value, path, digits, max_scaled=max_scaled, what=what)
+
+
+def _parse_scaled_general(value: object, path: str, digits: int, *, max_scaled: int, what: str) -> int:
+    """``parse_scaled`` for every input, through ``Decimal``; the reference the fast path must agree with."""
     if isinstance(value, bool):
         raise InputError("not_a_number", path, f"{what} must be a number, not a boolean")
     if isinstance(value, float):
@@ -189,7 +245,7 @@ def parse_scaled(
         text = value.strip()
         if _NON_FINITE_RE.fullmatch(text):
             raise InputError("not_finite", path, f"{what} must be a finite number, got {value!r}")
-        if not _NUMBER_RE.fullmatch(text) or len(text) > 200:
+        if not _NUMBER_RE.fullmatch(text) or len(text) > _MAX_TEXT:
             raise InputError("not_a_number", path, f"{what} is not a decimal number: {value[:40]!r}")
         number = Decimal(text)
     else:
