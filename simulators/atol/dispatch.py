@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from protocols.atol import commands as cmd
@@ -102,118 +103,87 @@ class Dispatcher:
 
     # -- one handler per request type --------------------------------------------------------------
 
-    def handle(self, request: Any) -> Any:  # noqa: C901 - a flat table reads best here
-        d = self.device
-        if isinstance(request, cmd.DeviceState):
-            return self._device_state()
-        if isinstance(request, cmd.ShortState):
-            return cmd.ShortStateReply(
-                mode=d.volatile.mode, submode=d.volatile.submode, no_paper=not d.paper_present,
-                mechanical_error=d.cover_open,
-            )
-        if isinstance(request, cmd.DeviceType):
-            major, minor = d.config.firmware
-            return cmd.DeviceTypeReply(
-                protocol=3, device_type=1, model=d.config.model_id, mode=d.volatile.mode,
-                submode=d.volatile.submode, version=bytes((major, minor, 0, 0, 1)), name=d.config.model_name,
-            )
-        if isinstance(request, cmd.EnterMode):
-            d.enter_mode(request.mode, request.password)
-        elif isinstance(request, cmd.LeaveMode):
-            d.leave_mode()
-        elif isinstance(request, cmd.OpenShift):
-            d.open_shift(request.flags)
-        elif isinstance(request, cmd.OpenReceipt):
-            d.open_receipt(request.receipt_type, request.flags)
-        elif isinstance(request, cmd.RegisterItem):
-            d.register_item(
-                request.name, request.price, request.quantity, request.tax, request.section,
-                request.discount, request.discount_type, request.discount_sign, request.flags,
-            )
-        elif isinstance(request, cmd.Payment):
-            remaining, change = d.payment(request.pay_type, request.amount, request.flags)
-            return cmd.PaymentReply(remaining, change)
-        elif isinstance(request, cmd.PaymentStorno):
-            remaining, change = d.payment_storno(request.pay_type, request.amount, request.flags)
-            return cmd.PaymentReply(remaining, change)
-        elif isinstance(request, cmd.CloseReceipt):
-            d.close_receipt(request.pay_type, request.amount, request.flags)
-        elif isinstance(request, cmd.CancelReceipt):
-            d.cancel_receipt()
-        elif isinstance(request, cmd.ReceiptDiscount):
-            if request.sign != 0 or request.area != 0:
-                raise DeviceError(codes.INVALID_DISCOUNT, detail="only a discount on the whole receipt")
-            amount = request.amount
-            if request.discount_type == 0:  # percent with 2 decimals
-                receipt = d.volatile.receipt
-                subtotal = receipt.subtotal if receipt else 0
-                amount = subtotal * request.amount // 10000
-            d.receipt_discount(amount, request.flags)
-        elif isinstance(request, cmd.CashIn):
-            d.cash_in(request.amount, request.flags)
-        elif isinstance(request, cmd.CashOut):
-            d.cash_out(request.amount, request.flags)
-        elif isinstance(request, cmd.CashInDrawer):
-            return cmd.CashInDrawerReply(d.durable.cash_in_drawer)
-        elif isinstance(request, cmd.LastShiftTotals):
-            return cmd.LastShiftTotalsReply(d.durable.last_shift_income, d.durable.last_shift_expense)
-        elif isinstance(request, cmd.XReport):
-            d.x_report(request.report_type)
-        elif isinstance(request, cmd.ZReport):
-            d.z_report()
-        elif isinstance(request, cmd.PrintLine):
-            d.print_line(request.text)
-        elif isinstance(request, cmd.Cut):
-            d.cut()
-        elif isinstance(request, cmd.PrintBarcode):
-            d.print_barcode(request.data)
-        elif isinstance(request, (cmd.Beep,)):
-            pass
-        elif isinstance(request, cmd.OpenDrawer):
-            d.open_drawer()
-        elif isinstance(request, cmd.ReadRegister):
-            return cmd.ReadRegisterReply(self._register(request.register))
-        elif isinstance(request, cmd.LastError):
-            return cmd.LastErrorReply(d.volatile.last_error, 0)
-        elif isinstance(request, cmd.SetDate):
-            d.set_date(request.date)
-        elif isinstance(request, cmd.SetDateTime):
-            d.set_datetime(request.dt)
-        elif isinstance(request, cmd.FnShiftState):
-            state, shift, receipt_number = d.fn_shift_state()
-            return cmd.FnShiftStateReply(state != 0, shift, receipt_number)
-        elif isinstance(request, cmd.FnOfdState):
-            unsent_count, first = d.unsent_summary()
-            return cmd.FnOfdStateReply(
-                flags=0x02 if unsent_count else 0x01,
-                unsent_count=unsent_count,
-                first_unsent_number=first.number if first else 0,
-                first_unsent_datetime=_dt.datetime.fromisoformat(first.date_time).replace(second=0) if first else None,
-            )
-        elif isinstance(request, cmd.FnState):
-            return cmd.FnStateReply(phase=3, shift_open=int(d.durable.shift_open),
-                                    fn_number=d.config.registration.fn_number)
-        elif isinstance(request, cmd.FnNumber):
-            return cmd.FnNumberReply(d.config.registration.fn_number)
-        elif isinstance(request, cmd.FnValidity):
-            return cmd.FnValidityReply(_dt.date(2030, 12, 31), 11, 1)
-        elif isinstance(request, cmd.FnVersion):
-            return cmd.FnVersionReply("kkm-bridge-sim01", True)
-        elif isinstance(request, cmd.FnOpenDocument):
-            document = d.memory.get(request.number)
-            if document is None:
-                raise DeviceError(codes.NO_MORE_DATA, detail=f"no fiscal document {request.number}")
-            tlvs = document_tlvs(document, d)
-            d.open_document(request.number, tlvs)
-            size = sum(4 + len(value) for _, value in tlvs)
-            kind = DOCUMENT_TYPE.get(document.kind, 0)
-            return cmd.FnOpenDocumentReply(kind.to_bytes(2, "little") + min(size, 0xFFFF).to_bytes(2, "little"))
-        elif isinstance(request, cmd.FnReadTlv):
-            tag, value = d.next_tlv()
-            return cmd.FnReadTlvReply(tag, value)
-        else:
+    def handle(self, request: Any) -> Any:
+        """Run one decoded request on the device and return its reply (`Ok` for commands without one).
+
+        One dict lookup on the request's type picks its handler (the request classes do not inherit
+        from each other): a chain of ~45 `isinstance` tests cost most for the readback commands, the
+        commonest of all (`A4 46` once per TLV), which came last."""
+        kind = type(request)
+        handler = _QUERIES.get(kind)
+        if handler is not None:
+            return handler(self, self.device, request)
+        action = _ACTIONS.get(kind)
+        if action is None:
             raise DeviceError(codes.INVALID_COMMAND, detail=f"not implemented: {type(request).__name__}")
+        action(self, self.device, request)  # whatever the device method returns, the reply is `Ok`
         return cmd.Ok()
+
+    # -- handlers longer than a line (the tables below the class name all of them) -----------------
+
+    def _short_state(self, d: Device, request: cmd.ShortState) -> Any:
+        return cmd.ShortStateReply(
+            mode=d.volatile.mode, submode=d.volatile.submode, no_paper=not d.paper_present,
+            mechanical_error=d.cover_open,
+        )
+
+    def _device_type(self, d: Device, request: cmd.DeviceType) -> Any:
+        major, minor = d.config.firmware
+        return cmd.DeviceTypeReply(
+            protocol=3, device_type=1, model=d.config.model_id, mode=d.volatile.mode,
+            submode=d.volatile.submode, version=bytes((major, minor, 0, 0, 1)), name=d.config.model_name,
+        )
+
+    def _register_item(self, d: Device, request: cmd.RegisterItem) -> None:
+        d.register_item(
+            request.name, request.price, request.quantity, request.tax, request.section,
+            request.discount, request.discount_type, request.discount_sign, request.flags,
+        )
+
+    def _payment(self, d: Device, request: cmd.Payment) -> Any:
+        remaining, change = d.payment(request.pay_type, request.amount, request.flags)
+        return cmd.PaymentReply(remaining, change)
+
+    def _payment_storno(self, d: Device, request: cmd.PaymentStorno) -> Any:
+        remaining, change = d.payment_storno(request.pay_type, request.amount, request.flags)
+        return cmd.PaymentReply(remaining, change)
+
+    def _receipt_discount(self, d: Device, request: cmd.ReceiptDiscount) -> None:
+        if request.sign != 0 or request.area != 0:
+            raise DeviceError(codes.INVALID_DISCOUNT, detail="only a discount on the whole receipt")
+        amount = request.amount
+        if request.discount_type == 0:  # percent with 2 decimals
+            receipt = d.volatile.receipt
+            subtotal = receipt.subtotal if receipt else 0
+            amount = subtotal * request.amount // 10000
+        d.receipt_discount(amount, request.flags)
+
+    def _fn_shift_state(self, d: Device, request: cmd.FnShiftState) -> Any:
+        state, shift, receipt_number = d.fn_shift_state()
+        return cmd.FnShiftStateReply(state != 0, shift, receipt_number)
+
+    def _fn_ofd_state(self, d: Device, request: cmd.FnOfdState) -> Any:
+        unsent_count, first = d.unsent_summary()
+        return cmd.FnOfdStateReply(
+            flags=0x02 if unsent_count else 0x01,
+            unsent_count=unsent_count,
+            first_unsent_number=first.number if first else 0,
+            first_unsent_datetime=_dt.datetime.fromisoformat(first.date_time).replace(second=0) if first else None,
+        )
+
+    def _fn_open_document(self, d: Device, request: cmd.FnOpenDocument) -> Any:
+        document = d.memory.get(request.number)
+        if document is None:
+            raise DeviceError(codes.NO_MORE_DATA, detail=f"no fiscal document {request.number}")
+        tlvs = document_tlvs(document, d)
+        d.open_document(request.number, tlvs)
+        size = sum(4 + len(value) for _, value in tlvs)
+        kind = DOCUMENT_TYPE.get(document.kind, 0)
+        return cmd.FnOpenDocumentReply(kind.to_bytes(2, "little") + min(size, 0xFFFF).to_bytes(2, "little"))
+
+    def _fn_read_tlv(self, d: Device, request: cmd.FnReadTlv) -> Any:
+        tag, value = d.next_tlv()
+        return cmd.FnReadTlvReply(tag, value)
 
     def _device_state(self) -> Any:
         s = self.device.status()
@@ -253,6 +223,55 @@ class Dispatcher:
             parts = (now.day, now.month, now.year % 100, now.hour, now.minute, now.second)
             return b"".join(encode_bcd(value, 1) for value in parts)
         raise DeviceError(codes.NOT_SUPPORTED, ext=register, detail=f"register {register} not simulated")
+
+
+_Handler = Callable[[Dispatcher, Device, Any], Any]
+
+#: Requests answered with data: request type -> handler(dispatcher, device, request) -> reply.
+_QUERIES: dict[type, _Handler] = {
+    cmd.DeviceState: lambda self, d, r: self._device_state(),
+    cmd.ShortState: Dispatcher._short_state,
+    cmd.DeviceType: Dispatcher._device_type,
+    cmd.Payment: Dispatcher._payment,
+    cmd.PaymentStorno: Dispatcher._payment_storno,
+    cmd.CashInDrawer: lambda self, d, r: cmd.CashInDrawerReply(d.durable.cash_in_drawer),
+    cmd.LastShiftTotals: lambda self, d, r: cmd.LastShiftTotalsReply(d.durable.last_shift_income,
+                                                                     d.durable.last_shift_expense),
+    cmd.ReadRegister: lambda self, d, r: cmd.ReadRegisterReply(self._register(r.register)),
+    cmd.LastError: lambda self, d, r: cmd.LastErrorReply(d.volatile.last_error, 0),
+    cmd.FnShiftState: Dispatcher._fn_shift_state,
+    cmd.FnOfdState: Dispatcher._fn_ofd_state,
+    cmd.FnState: lambda self, d, r: cmd.FnStateReply(phase=3, shift_open=int(d.durable.shift_open),
+                                                     fn_number=d.config.registration.fn_number),
+    cmd.FnNumber: lambda self, d, r: cmd.FnNumberReply(d.config.registration.fn_number),
+    cmd.FnValidity: lambda self, d, r: cmd.FnValidityReply(_dt.date(2030, 12, 31), 11, 1),
+    cmd.FnVersion: lambda self, d, r: cmd.FnVersionReply("kkm-bridge-sim01", True),
+    cmd.FnOpenDocument: Dispatcher._fn_open_document,
+    cmd.FnReadTlv: Dispatcher._fn_read_tlv,
+}
+
+#: Requests answered `Ok`: request type -> action(dispatcher, device, request), result ignored.
+_ACTIONS: dict[type, _Handler] = {
+    cmd.EnterMode: lambda self, d, r: d.enter_mode(r.mode, r.password),
+    cmd.LeaveMode: lambda self, d, r: d.leave_mode(),
+    cmd.OpenShift: lambda self, d, r: d.open_shift(r.flags),
+    cmd.OpenReceipt: lambda self, d, r: d.open_receipt(r.receipt_type, r.flags),
+    cmd.RegisterItem: Dispatcher._register_item,
+    cmd.CloseReceipt: lambda self, d, r: d.close_receipt(r.pay_type, r.amount, r.flags),
+    cmd.CancelReceipt: lambda self, d, r: d.cancel_receipt(),
+    cmd.ReceiptDiscount: Dispatcher._receipt_discount,
+    cmd.CashIn: lambda self, d, r: d.cash_in(r.amount, r.flags),
+    cmd.CashOut: lambda self, d, r: d.cash_out(r.amount, r.flags),
+    cmd.XReport: lambda self, d, r: d.x_report(r.report_type),
+    cmd.ZReport: lambda self, d, r: d.z_report(),
+    cmd.PrintLine: lambda self, d, r: d.print_line(r.text),
+    cmd.Cut: lambda self, d, r: d.cut(),
+    cmd.PrintBarcode: lambda self, d, r: d.print_barcode(r.data),
+    cmd.Beep: lambda self, d, r: None,
+    cmd.OpenDrawer: lambda self, d, r: d.open_drawer(),
+    cmd.SetDate: lambda self, d, r: d.set_date(r.date),
+    cmd.SetDateTime: lambda self, d, r: d.set_datetime(r.dt),
+}
 
 
 def document_tlvs(document: FiscalDocument, device: Device) -> list[tuple[int, bytes]]:

@@ -120,8 +120,15 @@ class Faults:
         if len(self.triggered) > TRIGGERED_KEEP:
             del self.triggered[: TRIGGERED_KEEP // 2]
 
+    def quiet(self) -> bool:
+        """True when no fault can fire on a reply: nothing scripted, no random drop or corruption rate.
+        The simulator then skips its per-frame fault lookups (a handful per frame, ~280 per receipt)."""
+        return not self.scripted and self.corrupt_rate <= 0 and self.drop_rate <= 0
+
     def take(self, kind: str, command: int | None, stage: str | None = None) -> ScriptedFault | None:
         """Consume and return the first scripted fault of `kind` that fires now, if any."""
+        if not self.scripted:
+            return None
         for fault in self.scripted:
             if not fault.matches(kind, command, stage):
                 continue

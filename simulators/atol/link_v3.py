@@ -109,7 +109,7 @@ class LinkV3:
     def _send(self, packet_id: int, status: TaskStatus, task: Task | None = None, final: bool = False) -> None:
         frame = encode_frame(packet_id, encode_device(status))
         self.sent[packet_id] = frame
-        command = command_code(task.payload) if task is not None else None
+        command = task.command if task is not None else None
         self.emit(Outgoing(frame, packet_id, packet_id == ASYNC_PACKET_ID, command, final))
 
     def _on_frame(self, frame: Frame) -> None:

@@ -80,8 +80,9 @@ class SimTransport(InboxTransport):
         loop = asyncio.get_running_loop()
         now = loop.time()
         at = max(now, self._due)
+        wire_seconds = self.sim.timing.wire_seconds
         for emission in emissions:
-            at += emission.delay + self.sim.timing.wire_seconds(len(emission.data))
+            at += emission.delay + wire_seconds(len(emission.data))
             if at <= now:
                 self._arrive(emission.data, emission.disconnect)
             else:
@@ -99,7 +100,9 @@ class SimTransport(InboxTransport):
             self._deliver(self.sim.process(b""))
 
     def _arrive(self, data: bytes, disconnect: bool) -> None:
-        self._timers = {t for t in self._timers if not t.cancelled() and t.when() > asyncio.get_running_loop().time()}
+        if self._timers:  # forget the timers that have run or were cancelled (none without timing)
+            now = asyncio.get_running_loop().time()
+            self._timers = {t for t in self._timers if not t.cancelled() and t.when() > now}
         if not self._open:
             return
         self._push(data)

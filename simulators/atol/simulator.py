@@ -31,7 +31,7 @@ from .dispatch import Dispatcher
 from .faults import Faults
 from .fiscal_memory import FiscalDocument, FiscalMemory
 from .link_v2 import LinkV2
-from .link_v3 import LinkV3, Outgoing, command_code
+from .link_v3 import LinkV3, Outgoing
 from .task_buffer import Task, TaskBuffer
 
 
@@ -222,7 +222,8 @@ class Simulator:
         self._stall_until = 0.0
 
     def _cut_if(self, stage: str, command: int | None) -> None:
-        if self.faults.take("power_cut", command, stage) is not None:
+        faults = self.faults
+        if faults.scripted and faults.take("power_cut", command, stage) is not None:
             raise PowerCut(stage)
 
     def _device_hook(self, point: str) -> None:
@@ -230,7 +231,7 @@ class Simulator:
             self._cut_if("before_commit", self._current_command)
 
     def _execute(self, task: Task) -> tuple[bool, bytes]:
-        command = command_code(task.payload)
+        command = task.command
         self._current_command = command
         try:
             self._cut_if("before_execute", command)
@@ -256,11 +257,19 @@ class Simulator:
         faults = self.faults
         if self.monotonic() < self._off_until:
             return  # the link dropped earlier in this chunk
-        command = outgoing.command if outgoing.final else None
-        data = outgoing.data
         delay = 0.0
         if outgoing.final:
             delay, self._delay = self._delay, 0.0
+        if faults.quiet():
+            # Nothing can fire (the usual case): skip the fault lookups; an earlier stall still holds.
+            emission = Emission(outgoing.data, outgoing.is_async, delay)
+            if self.monotonic() < self._stall_until:
+                self._held.append(emission)
+            else:
+                self._out.append(emission)
+            return
+        command = outgoing.command if outgoing.final else None
+        data = outgoing.data
         if outgoing.final and faults.take("power_cut", command, "mid_reply") is not None:
             self._out.append(Emission(data[: max(1, len(data) // 2)], outgoing.is_async, delay))
             raise PowerCut("mid_reply")

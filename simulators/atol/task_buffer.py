@@ -20,9 +20,13 @@ simulator's documented choices):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from protocols.atol.v3_buffer import AddFlags, TaskState, TaskStatus
+
+# Plain ints: `flags & AddFlags.X` builds an IntFlag member on every test (an enum call per task).
+_NEED_RESULT = int(AddFlags.NEED_RESULT)
+_IGNORE_ERR = int(AddFlags.IGNORE_ERR)
 
 
 @dataclass
@@ -34,10 +38,16 @@ class Task:
     payload: bytes
     state: TaskState = TaskState.PENDING
     reply: bytes = b""
+    #: The application command code (`<password:2> <code> ...`), read once: faults and timing key on it.
+    command: int | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        payload = self.payload
+        self.command = payload[2] if len(payload) >= 3 else None
 
     @property
     def need_result(self) -> bool:
-        return bool(self.flags & AddFlags.NEED_RESULT)
+        return bool(self.flags & _NEED_RESULT)
 
     def status(self) -> TaskStatus:
         """What REQ answers for this task."""
@@ -51,6 +61,9 @@ class TaskBuffer:
         self.capacity = capacity
         self.stop_after_error = stop_after_error
         self.tasks: dict[int, Task] = {}
+        #: Tasks that ended in ERROR and are still in the table (cleared by ACK/ABORT): `blocked()` only
+        #: looks at the table when there is one, instead of scanning every task on every ADD.
+        self._failed: dict[int, Task] = {}
 
     def add(self, tid: int, flags: int, payload: bytes) -> Task | TaskStatus:
         """Queue a task, or return the status that refuses it (B1/B2/B4)."""
@@ -66,13 +79,15 @@ class TaskBuffer:
 
     def blocked(self) -> bool:
         """True while a failed task without IGNORE_ERR is still in the table."""
-        if not self.stop_after_error:
+        if not self.stop_after_error or not self._failed:
             return False
-        return any(t.state == TaskState.ERROR and not t.flags & AddFlags.IGNORE_ERR for t in self.tasks.values())
+        return any(t.state == TaskState.ERROR and not t.flags & _IGNORE_ERR for t in self.tasks.values())
 
     def finish(self, task: Task, ok: bool, reply: bytes) -> None:
         task.state = TaskState.RESULT if ok else TaskState.ERROR
         task.reply = reply
+        if not ok:
+            self._failed[task.tid] = task
 
     def stop(self, task: Task) -> None:
         task.state = TaskState.STOPPED
@@ -85,8 +100,10 @@ class TaskBuffer:
     def ack(self, tid: int) -> TaskStatus:
         if self.tasks.pop(tid, None) is None:
             return TaskStatus(TaskState.NOT_FOUND)
+        self._failed.pop(tid, None)
         return TaskStatus(TaskState.RESULT)
 
     def abort(self) -> TaskStatus:
         self.tasks.clear()
+        self._failed.clear()
         return TaskStatus(TaskState.RESULT)

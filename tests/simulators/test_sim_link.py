@@ -86,6 +86,26 @@ def test_async_error_and_stop_after_error(sim: Simulator) -> None:
     assert one(codec, sim.feed(frame)).state == TaskState.RESULT
 
 
+def test_abort_and_ack_end_the_stop_after_error(sim: Simulator) -> None:
+    # The buffer tracks its failed tasks instead of scanning the table on every ADD: every way a failed
+    # task leaves the table (ABORT; ACK, then the same tid reused) must lift the stop.
+    codec = HostCodec()
+    frame, _, tid = codec.add_frame(cmd.OpenReceipt(0, 1))  # mode 0: refused
+    assert one(codec, sim.feed(frame)).state == TaskState.ERROR
+    frame, _, _ = codec.add_frame(cmd.Beep())
+    assert one(codec, sim.feed(frame)).state == TaskState.STOPPED
+    assert one(codec, sim.feed(codec.abort_frame())).state == TaskState.RESULT
+    frame, _, _ = codec.add_frame(cmd.Beep())
+    assert one(codec, sim.feed(frame)).state == TaskState.RESULT
+    frame, _, tid = codec.add_frame(cmd.OpenReceipt(0, 1), tid=9)
+    assert one(codec, sim.feed(frame)).state == TaskState.ERROR
+    sim.feed(codec.ack_frame(9))
+    frame, _, _ = codec.add_frame(cmd.Beep(), tid=9)
+    assert one(codec, sim.feed(frame)).state == TaskState.RESULT
+    frame, _, _ = codec.add_frame(cmd.Beep())
+    assert one(codec, sim.feed(frame)).state == TaskState.RESULT
+
+
 def test_ignore_err_lets_later_tasks_run(sim: Simulator) -> None:
     codec = HostCodec()
     frame, _, _ = codec.add_frame(cmd.OpenReceipt(0, 1), flags=AddFlags.IGNORE_ERR)
