@@ -182,6 +182,8 @@ class _Pending:
     attempts: int = 1
     seq: int = 0  # creation order (the device answers in this order)
     overtaken: bool = False  # a later ADD was sent while this one was unanswered
+    give_up_at: float = 0.0  # the watchdog may give up on it (retries spent) only from this time on
+    resend: asyncio.Task[None] | None = None  # a retransmission being written
 
 
 @dataclass
@@ -189,7 +191,7 @@ class _InFlight:
     index: int
     tid: int
     pending: _Pending
-    sync: asyncio.Task[TaskStatus]
+    sync: asyncio.Future[TaskStatus]  # the ADD's synchronous status (`pending.future`)
     accepted: bool = False
 
 
@@ -221,6 +223,9 @@ class V3Link:
         self._last_rx = 0.0
         self._seq = 0
         self._clock = _loop_time  # the running loop's clock; bound to the loop itself by open()
+        #: The retransmission watchdog: one timer for every unanswered frame (see `_on_watch`).
+        self._watch: asyncio.TimerHandle | None = None
+        self._watch_at = 0.0
         #: Whether the last `run_pipeline` had to resend an ADD (its order is then not guaranteed).
         self.last_tainted = False
 
@@ -251,6 +256,9 @@ class V3Link:
         await self.abort()
 
     async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         reader, self._reader = self._reader, None
         if reader is not None:
             reader.cancel()
@@ -276,7 +284,9 @@ class V3Link:
                 self._last_rx = self._now()
                 self.stats.bytes_in += len(data)
                 for event in self._decoder.feed(data):
-                    await self._on_event(event)
+                    reply = self._on_event(event)  # not a coroutine: this runs for every frame in
+                    if reply is not None:
+                        await self._write(reply)
         except asyncio.CancelledError:
             raise
         except TransportError as exc:
@@ -298,10 +308,10 @@ class V3Link:
                 waiter.set_exception(error)
                 waiter.exception()
 
-    async def _on_event(self, event: Frame | FrameError) -> None:
+    def _on_event(self, event: Frame | FrameError) -> bytes | None:
+        """Take one frame (or corrupt frame) from the device; returns a frame to send back, if any."""
         if isinstance(event, FrameError):
-            await self._on_corrupt(event)
-            return
+            return self._on_corrupt(event)
         self.stats.frames_in += 1
         pid = event.packet_id
         if not event.data:
@@ -311,29 +321,31 @@ class V3Link:
                 if logger.isEnabledFor(logging.DEBUG):
                     logger.debug("device asks to resend packet %02X", pid, extra=self._ctx())
                 pending.attempts += 1  # the device lost the first copy: it may now run out of order
-                await self._write(pending.frame)
-            return
+                return pending.frame
+            return None
         try:
             status = decode_device(event.data)
         except ProtocolError as exc:
             logger.warning("undecodable status in packet %02X: %s", pid, exc, extra=self._ctx())
-            return
+            return None
         if pid == ASYNC_PACKET_ID:
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("async %s for task %s", status.state.name, status.tid, extra=self._ctx())
             if status.tid is not None and status.state.has_tid:
                 self._store_result(status.tid, status.state, status.payload)
-            return
+            return None
         pending = self._pending.get(pid)
         if pending is None or pending.future.done():
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("late or duplicate answer for packet %02X ignored", pid, extra=self._ctx())
-            return
+            return None
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("packet %02X (%s): %s", pid, pending.what, status.state.name, extra=self._ctx())
+        del self._pending[pid]  # answered: neither resent nor "oldest unanswered" any more
         pending.future.set_result(status)
+        return None
 
-    async def _on_corrupt(self, error: FrameError) -> None:
+    def _on_corrupt(self, error: FrameError) -> bytes | None:
         """Ask the device to resend a corrupt frame, when doing so cannot fetch a stale frame.
 
         The device keeps the last frame it sent with each packet id, including ids from the previous
@@ -344,15 +356,16 @@ class V3Link:
         Other cases are left to the retransmission timer.
         """
         if error.reason == "noise":
-            return
+            return None
         self.stats.corrupt_in += 1
         pid = error.packet_id
         if pid is None:
-            return
+            return None
         oldest = min(self._pending.values(), key=lambda p: p.seq, default=None)
         if pid == ASYNC_PACKET_ID or (oldest is not None and oldest.pid == pid):
             self.stats.resend_requests_out += 1
-            await self._write(encode_frame(pid, b""))
+            return encode_frame(pid, b"")
+        return None
 
     def _store_result(self, tid: int, state: TaskState, payload: bytes) -> None:
         if tid not in self._live_tids or tid in self._results:
@@ -397,14 +410,19 @@ class V3Link:
             raise DeviceUnreachable(f"{self.transport.address}: link not open")
 
     async def _send(self, message: HostMessage, what: str) -> _Pending:
-        """Write a message that expects a synchronous status; returns its pending record."""
+        """Write a message that expects a synchronous status; returns its pending record.
+
+        From here on the watchdog retransmits it after link silence until it is answered, given up
+        on, or dropped; `pending.future` gets the status (or the error)."""
         self._check()
         pid = self._next_pid()
         frame = encode_frame(pid, encode_host(message))
         future: asyncio.Future[TaskStatus] = asyncio.get_running_loop().create_future()
         self._seq += 1
-        pending = _Pending(pid, frame, what, future, self._now(), seq=self._seq)
+        now = self._clock()
+        pending = _Pending(pid, frame, what, future, now, seq=self._seq, give_up_at=now)
         self._pending[pid] = pending
+        self._arm(now + self.timeouts.sync_reply)
         try:
             await self._write(frame)
         except BaseException:
@@ -413,35 +431,84 @@ class V3Link:
         return pending
 
     async def _await_sync(self, pending: _Pending, patience: float = 0.0) -> TaskStatus:
-        """Wait for the synchronous status of `pending`, resending after link silence (bounded).
+        """Wait for the synchronous status of `pending`; the watchdog resends it after link silence.
 
         Gives up after `retries` resends - but not before `patience` seconds: a REQ for a task that is
         still executing may meet a device too busy to answer, and that is allowed for the task's T5.
         """
-        quiet = self.timeouts.sync_reply
-        give_up_not_before = self._now() + patience
+        pending.give_up_at = self._clock() + patience
         try:
-            while True:
-                left = max(pending.sent_at, self._last_rx) + quiet - self._now()
-                if left > 0:
-                    if await _settled(pending.future, left):
-                        return pending.future.result()
-                    continue
-                if pending.future.done():
-                    return pending.future.result()
-                if pending.attempts > self.timeouts.retries and self._now() >= give_up_not_before:
-                    raise LinkTimeout(
-                        f"{self.transport.address}: no answer to {pending.what} after {pending.attempts} attempts"
-                    )
-                pending.attempts += 1
-                pending.sent_at = self._now()
-                self.stats.retransmits += 1
-                if logger.isEnabledFor(logging.DEBUG):
-                    logger.debug("retransmitting %s (packet %02X)", pending.what, pending.pid, extra=self._ctx())
-                await self._write(pending.frame)
-        finally:
-            if self._pending.get(pending.pid) is pending:
+            status = await pending.future
+        except BaseException:
+            self._unwatch(pending, stop_resend=True)
+            raise
+        self._unwatch(pending)
+        return status
+
+    def _unwatch(self, pending: _Pending, stop_resend: bool = False) -> None:
+        """`pending` no longer expects its status: no retransmission of it starts after this.
+
+        `stop_resend`: also cancel a retransmission being written (the wait was given up or dropped).
+        """
+        if self._pending.get(pending.pid) is pending:
+            del self._pending[pending.pid]
+        resend = pending.resend
+        if stop_resend and resend is not None and not resend.done():
+            resend.cancel()
+
+    # -- the retransmission watchdog --------------------------------------------------------------
+    #
+    # Each unanswered frame is resent when the link has been silent for `sync_reply` since it was sent
+    # (`max(sent_at, last_rx) + sync_reply`), at most `retries` times (then its future fails with
+    # LinkTimeout, once its `give_up_at` has come). One timer for all of them instead of a timer, a
+    # waiter future and a task per frame: this runs for every frame the link sends. The timer is lazy:
+    # traffic moves the deadlines later, and an early wake-up just re-arms it.
+
+    def _arm(self, when: float) -> None:
+        watch = self._watch
+        if watch is not None:
+            if self._watch_at <= when:
+                return
+            watch.cancel()
+        self._watch_at = when
+        self._watch = asyncio.get_running_loop().call_at(when, self._on_watch)
+
+    def _on_watch(self) -> None:
+        self._watch = None
+        now = self._clock()
+        quiet = self.timeouts.sync_reply
+        next_at: float | None = None
+        for pending in list(self._pending.values()):  # creation order: resends go out in that order
+            future = pending.future
+            if future.done():
+                continue
+            due = max(pending.sent_at, self._last_rx) + quiet
+            if due > now:
+                next_at = due if next_at is None else min(next_at, due)
+                continue
+            if pending.attempts > self.timeouts.retries and now >= pending.give_up_at:
                 del self._pending[pending.pid]
+                future.set_exception(LinkTimeout(
+                    f"{self.transport.address}: no answer to {pending.what} after {pending.attempts} attempts"
+                ))
+                future.exception()  # mark retrieved: its waiter may be gone
+                continue
+            pending.attempts += 1
+            pending.sent_at = now
+            self.stats.retransmits += 1
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("retransmitting %s (packet %02X)", pending.what, pending.pid, extra=self._ctx())
+            pending.resend = asyncio.get_running_loop().create_task(self._resend(pending))
+            due = now + quiet
+            next_at = due if next_at is None else min(next_at, due)
+        if next_at is not None:
+            self._arm(next_at)
+
+    async def _resend(self, pending: _Pending) -> None:
+        try:
+            await self._write(pending.frame)
+        except DeviceUnreachable:
+            pass  # `_write` failed every waiter with it
 
     async def _request(self, message: HostMessage, what: str, patience: float = 0.0) -> TaskStatus:
         return await self._await_sync(await self._send(message, what), patience)
@@ -592,18 +659,17 @@ class V3Link:
                             item.pending.overtaken = True
                     tid, pending = await self._add(step.payload, step.name)
                     sent.append(pending)
-                    sync = asyncio.get_running_loop().create_task(self._await_sync(pending))
-                    inflight.append(_InFlight(next_index, tid, pending, sync))
+                    inflight.append(_InFlight(next_index, tid, pending, pending.future))
                     next_index += 1
                 if not inflight:
                     await self._settle(acks)
                     continue
                 head = inflight[0]
-                status = await head.sync
+                status = await self._await_sync(head.pending)
                 if not self._accept(head.tid, head.pending, status):
                     # Buffer full: everything queued after it was refused too, unless an ACK freed a
                     # slot in between - then the device holds tasks out of order, and we must stop.
-                    later = [await f.sync for f in list(inflight)[1:]]
+                    later = [await self._await_sync(f.pending) for f in list(inflight)[1:]]
                     if any(s.state is not TaskState.OVERFLOW for s in later):
                         raise ProtocolFailure("task buffer overflow reordered the pipeline")
                     for item in inflight:
@@ -662,17 +728,19 @@ class V3Link:
     async def _drop(self, inflight: deque[_InFlight]) -> None:
         """Stop caring about queued ADDs: no resend of them may reach the device after this.
 
-        Their packets leave `_pending` at once, so a late resend request from the device is ignored;
-        their retransmission loops are cancelled and awaited before the caller sends anything else
-        (an ABORT, typically). Otherwise an old ADD could arrive after the ABORT and run.
+        Their packets leave `_pending` at once, so neither the watchdog nor a late resend request from the
+        device sends them again; a retransmission being written is cancelled and awaited before the caller
+        sends anything else (an ABORT, typically). Otherwise an old ADD could arrive after the ABORT and run.
         """
         items = list(inflight)
         inflight.clear()
+        resends = []
         for item in items:
-            if self._pending.get(item.pending.pid) is item.pending:
-                del self._pending[item.pending.pid]
+            self._unwatch(item.pending, stop_resend=True)
             item.sync.cancel()
-        await asyncio.gather(*(i.sync for i in items), return_exceptions=True)
+            if item.pending.resend is not None:
+                resends.append(item.pending.resend)
+        await asyncio.gather(*resends, return_exceptions=True)
 
     @staticmethod
     def _unacked(acks: list[asyncio.Task[None]]) -> int:
