@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["canonicalize", "canonical_json", "body_hash", "decimal_text", "to_json_text", "from_json_text"]
+__all__ = ["canonicalize", "canonical_json", "canonical_text", "body_hash", "decimal_text", "to_json_text", "from_json_text"]
 
 # Bounds the size of a normalised number's text (every finite float fits: |exponent| <= 324), so a body with
 # Decimal("1e999999") cannot turn into a megabyte string.
@@ -71,26 +71,69 @@ def decimal_text(value: int | float | Decimal) -> str:
 
 
 def canonicalize(value: Any, _path: str = "$") -> Any:
-    """Return the canonical JSON value (dicts, lists, str, bool, None; numbers as normalised strings)."""
+    """Return the canonical JSON value (dicts, lists, str, bool, None; numbers as normalised strings).
+
+    Object keys come out sorted, so the value is equal to, and iterates like, what parsing its canonical
+    text gives back (the journal hands it out as ``Job.request`` without reading it back).
+    """
+    try:
+        return _canonical_fast(value)
+    except (TypeError, ValueError):
+        # Walk again, tracking the path, only to say where the problem is: building a path string for
+        # every field of every valid body is most of the cost of the walk.
+        return _canonicalize_traced(value, _path)
+
+
+def _canonical_fast(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or value is None or kind is bool:  # exact-type tests first: no ABC instance checks
+        return value
+    if kind is dict:
+        return {key: _canonical_fast(value[key]) for key in _sorted_str_keys(value)}
+    if kind is list:
+        return [_canonical_fast(item) for item in value]
+    if isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float, Decimal)):
+        return decimal_text(value)
+    if isinstance(value, Mapping):
+        return {key: _canonical_fast(value[key]) for key in _sorted_str_keys(value)}
+    if isinstance(value, (list, tuple)):
+        return [_canonical_fast(item) for item in value]
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def _sorted_str_keys(value: Mapping[Any, Any]) -> list[str]:
+    keys = sorted(value)  # a non-string key either fails to sort or fails the check below
+    for key in keys:
+        if type(key) is not str and not isinstance(key, str):
+            raise TypeError("object keys must be strings")
+    return keys
+
+
+def _canonicalize_traced(value: Any, _path: str) -> Any:
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, (int, float, Decimal)):
         return decimal_text(value)
     if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
+        for key in value:
             if not isinstance(key, str):
                 raise TypeError(f"{_path}: object keys must be strings, got {type(key).__name__}")
-            out[key] = canonicalize(item, f"{_path}.{key}")
-        return out
+        return {key: _canonicalize_traced(value[key], f"{_path}.{key}") for key in sorted(value)}
     if isinstance(value, (list, tuple)):
-        return [canonicalize(item, f"{_path}[{i}]") for i, item in enumerate(value)]
+        return [_canonicalize_traced(item, f"{_path}[{i}]") for i, item in enumerate(value)]
     raise TypeError(f"{_path}: {type(value).__name__} is not a JSON value")
 
 
 def canonical_json(value: Any) -> str:
     """The canonical text of a request body (see the module docstring)."""
-    return json.dumps(canonicalize(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return canonical_text(canonicalize(value))
+
+
+def canonical_text(canonical: Any) -> str:
+    """The text of a value ``canonicalize`` already returned (no second walk over it)."""
+    return json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def body_hash(value: Any) -> str:
@@ -108,7 +151,25 @@ def _result_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable in the journal")
 
 
+def _has_float(value: Any) -> bool:
+    kind = type(value)
+    if kind is str or kind is int or value is None:  # the usual leaves, without ABC instance checks
+        return False
+    if kind is dict:
+        return any(_has_float(item) for item in value.values())
+    if isinstance(value, float):
+        return True
+    if isinstance(value, Mapping):
+        return any(_has_float(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_float(item) for item in value)
+    return False
+
+
 def _reject_floats(value: Any, path: str = "$") -> None:
+    # The path strings are only built once a float was found (they cost more than the check itself).
+    if not _has_float(value):
+        return
     if isinstance(value, float):
         raise TypeError(f"{path}: floats are not stored in the journal; use Decimal or str for money")
     if isinstance(value, Mapping):

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .canonical import canonical_json, from_json_text, to_json_text
+from .canonical import canonical_text, canonicalize, from_json_text, to_json_text
 from .errors import DuplicateConflict, InvalidTransition, JobNotFound, JournalError
 from .models import (
     ALLOWED_TRANSITIONS,
@@ -65,6 +65,7 @@ _COLUMNS = (
     "preflight_shift_open, preflight_json, preflight_ms, result_json, shift_number, document_number, "
     "fiscal_sign, error_code, error_message, created_ms, updated_ms, started_ms, finished_ms"
 )
+_COLUMN_NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
 
 
 def _ms_to_dt(ms: int | None) -> datetime | None:
@@ -266,7 +267,9 @@ class Journal:
             return self._conn.execute(sql, tuple(params)).fetchall()
 
     @staticmethod
-    def _row_to_job(row: sqlite3.Row) -> Job:
+    def _row_to_job(row: sqlite3.Row | Mapping[str, Any], request: dict[str, Any] | None = None) -> Job:
+        """A ``Job`` from a row (or a dict of the same columns). ``request``: the row's request already
+        parsed (by the caller, from the same ``request_json``), saving a ``json.loads`` of the body."""
         preflight = None
         if row["preflight_ms"] is not None:
             preflight = PreflightFacts(
@@ -289,7 +292,7 @@ class Journal:
             idempotency_key=row["idempotency_key"],
             order_id=row["order_id"],
             body_hash=row["body_hash"],
-            request=from_json_text(row["request_json"]),
+            request=from_json_text(row["request_json"]) if request is None else request,
             state=JobState(row["state"]),
             attempts=row["attempts"],
             deadline=_ms_to_dt(row["deadline_ms"]),
@@ -313,13 +316,28 @@ class Journal:
         return row
 
     def _transition(
-        self, job_id: str, to_state: JobState, sets: Mapping[str, Any], *, conn: sqlite3.Connection, now: int
+        self,
+        job_id: str,
+        to_state: JobState,
+        sets: Mapping[str, Any],
+        *,
+        conn: sqlite3.Connection,
+        now: int,
+        row: sqlite3.Row | None = None,
+        request: dict[str, Any] | None = None,
     ) -> Job:
-        """Move a job to ``to_state`` if the state machine allows it; ``sets`` are extra columns to write."""
-        row = self._fetch(conn, "job_id = ?", (job_id,))
+        """Move a job to ``to_state`` if the state machine allows it; ``sets`` are extra columns to write.
+
+        ``row``: the job's full row, if the caller read it in this transaction already (with ``request``, its
+        parsed body). The job returned is that row with ``sets`` applied: under the write lock nothing else
+        can change it, so reading it back after the UPDATE would only cost a query and a JSON parse.
+        """
         if row is None:
-            raise JobNotFound(job_id)
-        from_state = JobState(row["state"])
+            row = self._fetch(conn, "job_id = ?", (job_id,))
+            if row is None:
+                raise JobNotFound(job_id)
+        from_value = row["state"]
+        from_state = JobState(from_value)
         if to_state not in ALLOWED_TRANSITIONS[from_state]:
             log.error(
                 "journal: refused transition %s -> %s for job %s", from_state, to_state, job_id,
@@ -327,23 +345,23 @@ class Journal:
             )
             raise InvalidTransition(job_id, from_state.value, to_state.value)
         columns = {"state": to_state.value, "updated_ms": now, **sets}
-        assignments = ", ".join(
-            f"{name} = {value}" if isinstance(value, _Expr) else f"{name} = ?" for name, value in columns.items()
-        )
-        values = [value for value in columns.values() if not isinstance(value, _Expr)]
+        if columns.get("attempts") is _NEXT_ATTEMPT:
+            columns["attempts"] = row["attempts"] + 1
         cursor = conn.execute(
-            f"UPDATE jobs SET {assignments} WHERE seq = ? AND state = ?",
-            (*values, row["seq"], from_state.value),
+            f"UPDATE jobs SET {', '.join(f'{name} = ?' for name in columns)} WHERE seq = ? AND state = ?",
+            (*columns.values(), row["seq"], from_value),
         )
         if cursor.rowcount != 1:  # pragma: no cover - impossible under the write lock
             raise JournalError(f"job {job_id!r} changed concurrently")
-        updated = self._fetch(conn, "seq = ?", (row["seq"],))
-        assert updated is not None
-        log.info(
-            "journal: job %s %s -> %s", job_id, from_state, to_state,
-            extra={"job_id": job_id, "device_id": row["device_id"], "state": to_state.value},
-        )
-        return self._row_to_job(updated)
+        updated = dict(zip(_COLUMN_NAMES, row))
+        updated.update(columns)
+        level = logging.DEBUG if to_state in _ROUTINE else logging.INFO
+        if log.isEnabledFor(level):
+            log.log(
+                level, "journal: job %s %s -> %s", job_id, from_state, to_state,
+                extra={"job_id": job_id, "device_id": row["device_id"], "state": to_state.value},
+            )
+        return self._row_to_job(updated, request)
 
     # ------------------------------------------------------------------ writes
 
@@ -364,7 +382,8 @@ class Journal:
         if not isinstance(job.request, Mapping):
             raise TypeError("request must be a JSON object (a mapping)")
         priority = int(Priority(job.priority))
-        request_json = canonical_json(job.request)
+        request = canonicalize(job.request)
+        request_json = canonical_text(request)
         digest = hashlib.sha256(request_json.encode("utf-8")).hexdigest()
         deadline_ms = _dt_to_ms(job.deadline) if job.deadline is not None else None
         context = {"job_id": job_id, "device_id": device_id}
@@ -398,19 +417,34 @@ class Journal:
                     extra={"job_id": existing.job_id, "device_id": device_id},
                 )
                 return AcceptOutcome(existing, replay=True)
-            if self._fetch(conn, "job_id = ?", (job_id,)) is not None:
-                raise DuplicateConflict(job_id, "job_id")
-            conn.execute(
-                "INSERT INTO jobs (job_id, kind, device_id, scope, priority, idempotency_key, order_id, body_hash,"
-                " request_json, state, attempts, deadline_ms, created_ms, updated_ms)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
-                (job_id, kind, device_id, scope, priority, key, order_id, digest, request_json,
-                 JobState.ACCEPTED.value, deadline_ms, now, now),
-            )
-            row = self._fetch(conn, "job_id = ?", (job_id,))
-            assert row is not None
-            created = self._row_to_job(row)
-        log.info("journal: accepted job %s (kind=%s priority=%d)", job_id, kind, priority, extra=context)
+            try:
+                cursor = conn.execute(
+                    "INSERT INTO jobs (job_id, kind, device_id, scope, priority, idempotency_key, order_id,"
+                    " body_hash, request_json, state, attempts, deadline_ms, created_ms, updated_ms)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+                    (job_id, kind, device_id, scope, priority, key, order_id, digest, request_json,
+                     JobState.ACCEPTED.value, deadline_ms, now, now),
+                )
+            except sqlite3.IntegrityError as exc:
+                # The job id's UNIQUE index answers "is this id taken?" (no SELECT before every insert).
+                if "jobs.job_id" in str(exc):
+                    raise DuplicateConflict(job_id, "job_id") from None
+                raise
+            seq = cursor.lastrowid
+            assert seq is not None
+        # The row just inserted, built from the values written (not read back; ``request`` is equal to
+        # what parsing ``request_json`` would give).
+        created_at = _ms_to_dt(now)
+        assert created_at is not None
+        created = Job(
+            job_id=job_id, seq=seq, kind=kind, device_id=device_id, scope=scope, priority=Priority(priority),
+            idempotency_key=key, order_id=order_id, body_hash=digest, request=request, state=JobState.ACCEPTED,
+            attempts=0, deadline=_ms_to_dt(deadline_ms), preflight=None, preflight_at=None, result=None,
+            error_code=None, error_message=None, shift_number=None, document_number=None, fiscal_sign=None,
+            created_at=created_at, updated_at=created_at, started_at=None, finished_at=None,
+        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("journal: accepted job %s (kind=%s priority=%d)", job_id, kind, priority, extra=context)
         return AcceptOutcome(created, replay=False)
 
     def claim_next(self, device_id: str) -> Job | None:
@@ -487,19 +521,22 @@ class Journal:
                  "finished_ms": now},
                 conn=conn, now=now,
             )
-        columns = "job_id" if facts_for is None else _COLUMNS
         row = conn.execute(
-            f"SELECT {columns} FROM jobs WHERE device_id = ? AND state = 'accepted'"
+            f"SELECT {_COLUMNS} FROM jobs WHERE device_id = ? AND state = 'accepted'"
             " ORDER BY priority DESC, seq LIMIT 1",
             (device_id,),
         ).fetchone()
         if row is None:
             return None, None
-        sets: dict[str, Any] = {"attempts": _Expr("attempts + 1"), "started_ms": now}
-        facts = facts_for(self._row_to_job(row)) if facts_for is not None else None
+        sets: dict[str, Any] = {"attempts": _NEXT_ATTEMPT, "started_ms": now}
+        accepted = self._row_to_job(row)
+        facts = facts_for(accepted) if facts_for is not None else None
         if facts is not None:
             sets.update(_preflight_columns(facts, now))
-        return self._transition(row["job_id"], JobState.IN_PROGRESS, sets, conn=conn, now=now), facts
+        claimed = self._transition(
+            accepted.job_id, JobState.IN_PROGRESS, sets, conn=conn, now=now, row=row, request=accepted.request
+        )
+        return claimed, facts
 
     def record_preflight(self, job_id: str, facts: PreflightFacts) -> Job:
         """Durably record what the device reported just before this job's commands go out. Only for a job
@@ -516,19 +553,20 @@ class Journal:
                 f"UPDATE jobs SET {', '.join(f'{name} = ?' for name in columns)} WHERE seq = ?",
                 (*columns.values(), row["seq"]),
             )
-            updated = self._fetch(conn, "seq = ?", (row["seq"],))
-            assert updated is not None
+            updated = dict(zip(_COLUMN_NAMES, row))  # the row as written (not read back)
+            updated.update(columns)
         job = self._row_to_job(updated)
         self._log_preflight(job, facts)
         return job
 
     @staticmethod
     def _log_preflight(job: Job, facts: PreflightFacts) -> None:
-        log.info(
-            "journal: preflight for job %s (last doc %s, shift %s, receipt open %s)", job.job_id,
-            facts.last_document_number, facts.shift_number, facts.receipt_open,
-            extra={"job_id": job.job_id, "device_id": job.device_id},
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "journal: preflight for job %s (last doc %s, shift %s, receipt open %s)", job.job_id,
+                facts.last_document_number, facts.shift_number, facts.receipt_open,
+                extra={"job_id": job.job_id, "device_id": job.device_id},
+            )
 
     def complete(self, job_id: str, result: JobResult | Mapping[str, Any]) -> Job:
         """Mark an ``in_progress`` job ``done`` with its fiscal result (``JobResult`` or a JSON-ready mapping;
@@ -678,5 +716,9 @@ class Journal:
         return out
 
 
-class _Expr(str):
-    """A raw SQL expression as a column value in ``_transition`` (e.g. ``attempts + 1``)."""
+#: ``_transition``'s value for ``attempts`` meaning "one more than the row's" (computed under the write lock).
+_NEXT_ATTEMPT: Any = object()
+
+#: Transitions every job makes (queued, claimed, printed) are DEBUG lines: the device worker logs each
+#: job it queues and finishes, so at INFO they would repeat it; failures and requeues stay INFO.
+_ROUTINE = frozenset({JobState.IN_PROGRESS, JobState.DONE})
