@@ -24,7 +24,6 @@ out or the cover is open; receipts opened with the "do not print" flag do not ne
 
 from __future__ import annotations
 
-import copy
 import os
 import random
 from collections import deque
@@ -560,7 +559,7 @@ class Device:
 
     def _final_lines(self, receipt: OpenReceipt) -> list[ReceiptLine]:
         """Spread a receipt discount over the lines (largest remainder) and recompute their VAT."""
-        lines = [copy.copy(line) for line in receipt.lines]
+        lines = [line.copy() for line in receipt.lines]
         if receipt.discount and receipt.subtotal:
             shares = [receipt.discount * line.amount // receipt.subtotal for line in lines]
             left = receipt.discount - sum(shares)

@@ -88,6 +88,9 @@ class LinkV3:
         self._results: dict[int, tuple[bool, bytes]] = {}  # busy mode: results not yet visible
         self.decoder = FrameDecoder()
         self.sent: dict[int, bytes] = {}  # packet id -> last frame sent with it (for resend requests)
+        #: (packet id, state) -> the frame of a bare status (no task id, no reply: `A1`, `B3`, an ACK's
+        #: `A3`...), encoded once: half of the frames a driver's exchange makes are these.
+        self._bare: dict[tuple[int, int], bytes] = {}
         self.frames_in = 0
         self.bad_frames_in = 0
 
@@ -107,7 +110,13 @@ class LinkV3:
                     self.emit(Outgoing(encode_frame(event.packet_id, b""), event.packet_id))
 
     def _send(self, packet_id: int, status: TaskStatus, task: Task | None = None, final: bool = False) -> None:
-        frame = encode_frame(packet_id, encode_device(status))
+        if status.tid is None and not status.payload:
+            key = (packet_id, status.state)
+            frame = self._bare.get(key)
+            if frame is None:
+                frame = self._bare[key] = encode_frame(packet_id, encode_device(status))
+        else:
+            frame = encode_frame(packet_id, encode_device(status))
         self.sent[packet_id] = frame
         command = task.command if task is not None else None
         self.emit(Outgoing(frame, packet_id, packet_id == ASYNC_PACKET_ID, command, final))

@@ -255,7 +255,8 @@ class Simulator:
 
     def _emit(self, outgoing: Outgoing) -> None:
         faults = self.faults
-        if self.monotonic() < self._off_until:
+        now = self.monotonic()
+        if now < self._off_until:
             return  # the link dropped earlier in this chunk
         delay = 0.0
         if outgoing.final:
@@ -263,7 +264,7 @@ class Simulator:
         if faults.quiet():
             # Nothing can fire (the usual case): skip the fault lookups; an earlier stall still holds.
             emission = Emission(outgoing.data, outgoing.is_async, delay)
-            if self.monotonic() < self._stall_until:
+            if now < self._stall_until:
                 self._held.append(emission)
             else:
                 self._out.append(emission)

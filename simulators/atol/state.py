@@ -167,6 +167,10 @@ class ReceiptLine:
     vat_rate: str | None  # printable rate, e.g. "16" or None for "no VAT"
     vat: int  # VAT included in `amount`
 
+    def copy(self) -> "ReceiptLine":
+        """A shallow copy (every field is a str/int/None); `copy.copy` goes through `__reduce_ex__`."""
+        return ReceiptLine(**vars(self))
+
 
 @dataclass
 class OpenReceipt:
