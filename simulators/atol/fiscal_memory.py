@@ -149,6 +149,7 @@ class FiscalMemory:
         self._last_number: int | None = None
         self._unsent_count = 0
         self._first_unsent: int | None = None
+        self._extra_json: str | None = None  # `extra` as last stored: an unchanged one is not rewritten
         self._db: sqlite3.Connection | None = self._open(self.path)
         self._load_db()
 
@@ -193,7 +194,9 @@ class FiscalMemory:
 
     def _load_db(self) -> None:
         db = self._conn()
-        meta = {key: json.loads(value) for key, value in db.execute("SELECT key, value FROM meta")}
+        rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        meta = {key: json.loads(value) for key, value in rows.items()}
+        self._extra_json = rows.get("extra")
         self.device = meta.get("device")
         self.extra = meta.get("extra") or {}
         self._count, self._last_number = db.execute("SELECT count(*), max(number) FROM documents").fetchone()
@@ -236,6 +239,10 @@ class FiscalMemory:
         if document is not None:
             self._cache.move_to_end(number)
             return document
+        if self._last_number is None or number > self._last_number:
+            # Not committed (yet): the simulator is the store's one writer and knows its last number.
+            # Saves a query per receipt: a driver asks for the next document before it closes one.
+            return None
         row = self._conn().execute("SELECT body FROM documents WHERE number = ?", (number,)).fetchone()
         if row is None:
             return None
@@ -288,17 +295,19 @@ class FiscalMemory:
         db = self._conn()
         body = json.dumps(document.to_dict(), ensure_ascii=False, sort_keys=True) if document is not None else None
         device_json = json.dumps(device)
+        extra_json = json.dumps(self.extra, ensure_ascii=False)
         db.execute("BEGIN IMMEDIATE")
         try:
             if document is not None:
                 db.execute("INSERT INTO documents VALUES (?, ?, ?)", (document.number, document.kind, body))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('device', ?)", (device_json,))
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('extra', ?)",
-                       (json.dumps(self.extra, ensure_ascii=False),))
+            if extra_json != self._extra_json:  # the registration data rarely changes: one statement less
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('extra', ?)", (extra_json,))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._extra_json = extra_json
         # Committed: update the RAM side from what was stored (a private copy, as a reload would give).
         self.device = json.loads(device_json)
         if document is not None and body is not None:

@@ -85,6 +85,61 @@ def test_a_failed_commit_changes_nothing(tmp_path: Path, clock: ManualClock) -> 
     assert reopened.device is not None and reopened.device["sign_key"] != "00"
 
 
+def test_extra_data_is_stored_whenever_it_changed(tmp_path: Path, clock: ManualClock) -> None:
+    """A commit skips rewriting `extra` when it is unchanged since the last stored one; a change, also
+    one whose first commit failed, must still reach the file."""
+    import pytest
+
+    path = tmp_path / "sim.db"
+    sim = Simulator(DeviceConfig(), state_path=path, clock=clock)
+    host = InProcessHost(sim)
+    open_registration(host)
+    memory = sim.memory
+
+    def stored_extra() -> dict:  # type: ignore[type-arg]
+        reader = FiscalMemory(path)
+        try:
+            return reader.extra
+        finally:
+            reader.close()
+
+    memory.extra["note"] = "a"
+    sell(host, ITEMS[:1], [])
+    assert stored_extra()["note"] == "a"
+    sell(host, ITEMS[:1], [])  # unchanged: not rewritten, still there
+    assert stored_extra()["note"] == "a" and "registration" in stored_extra()
+    memory.extra["note"] = "b"
+    with pytest.raises(Exception):  # a duplicate number: the transaction rolls back
+        memory.commit(dict(memory.device or {}), memory.documents[-1])
+    assert stored_extra()["note"] == "a"
+    sell(host, ITEMS[:1], [])
+    assert stored_extra()["note"] == "b"
+    del memory.extra["note"]
+    sell(host, ITEMS[:1], [])
+    assert "note" not in stored_extra()
+    sim.power_cut()
+    assert "note" not in memory.extra and memory.extra["registration"]
+
+
+def test_documents_past_the_last_one_are_absent(tmp_path: Path, clock: ManualClock) -> None:
+    path = tmp_path / "sim.db"
+    sim = Simulator(DeviceConfig(), state_path=path, clock=clock)
+    host = InProcessHost(sim)
+    open_registration(host)
+    sell(host, ITEMS[:1], [])
+    memory = sim.memory
+    memory._cache.clear()  # read from the file, not the cache
+    last = len(memory)
+    assert memory.get(last + 1) is None
+    document = memory.get(last)
+    assert document is not None and document.number == last and document.kind == "receipt"
+    sell(host, ITEMS[:1], [])
+    assert memory.get(last + 1) is not None
+    sim.close()
+    reopened = FiscalMemory(path)
+    assert reopened.get(last + 1) is not None and reopened.get(last + 2) is None
+
+
 def test_not_a_state_file(tmp_path: Path) -> None:
     import pytest
 
