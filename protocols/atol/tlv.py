@@ -179,8 +179,9 @@ def decode_value(tag: int, raw: bytes) -> Any:
     """Value bytes -> Python value for `tag` (inverse of `encode_value`)."""
     info = TAGS.get(tag)
     kind = info.type if info else TlvType.BYTES
-    if kind in (TlvType.BYTE, TlvType.UINT32, TlvType.VLN):
-        expected = {TlvType.BYTE: 1, TlvType.UINT32: 4}.get(kind)
+    # Identity tests, not a dict: a plain Enum hashes through a Python-level __hash__.
+    if kind is TlvType.BYTE or kind is TlvType.UINT32 or kind is TlvType.VLN:
+        expected = 1 if kind is TlvType.BYTE else 4 if kind is TlvType.UINT32 else None
         if (expected is not None and len(raw) != expected) or not raw or len(raw) > 8:
             raise ProtocolError(f"tag {tag}: bad integer length {len(raw)}")
         return int.from_bytes(raw, "little")

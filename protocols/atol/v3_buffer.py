@@ -55,6 +55,8 @@ class AddFlags(IntFlag):
 
 
 def _byte(name: str, value: int) -> int:
+    if type(value) is int and 0 <= value <= 0xFF:  # the usual case, without the isinstance checks
+        return value
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0xFF:
         raise ProtocolError(f"{name} must be a byte, got {value!r}")
     return value
@@ -117,6 +119,18 @@ def encode_host(msg: HostMessage) -> bytes:
     raise ProtocolError(f"not a host message: {msg!r}")
 
 
+_FLAGS_BY_BYTE: dict[int, AddFlags] = {}
+
+
+def _add_flags(value: int) -> AddFlags:
+    """`AddFlags(value)`, remembered: an IntFlag lookup through EnumType.__call__ costs more than the rest
+    of decoding an ADD."""
+    flags = _FLAGS_BY_BYTE.get(value)
+    if flags is None:
+        flags = _FLAGS_BY_BYTE[value] = AddFlags(value)
+    return flags
+
+
 def decode_host(data: bytes) -> HostMessage:
     """Frame DATA -> host message; ProtocolError on an unknown code or a wrong length."""
     if not data:
@@ -124,7 +138,7 @@ def decode_host(data: bytes) -> HostMessage:
     code = data[0]
     n = len(data)
     if code == ADD and n >= 3:
-        return Add(tid=data[2], payload=bytes(data[3:]), flags=AddFlags(data[1]))
+        return Add(tid=data[2], payload=bytes(data[3:]), flags=_add_flags(data[1]))
     if code == ACK and n == 2:
         return Ack(data[1])
     if code == REQ and n == 2:
@@ -132,7 +146,7 @@ def decode_host(data: bytes) -> HostMessage:
     if code == ABORT and n == 1:
         return Abort()
     if code == ACK_ADD and n >= 4:
-        return AckAdd(ack_tid=data[1], tid=data[3], payload=bytes(data[4:]), flags=AddFlags(data[2]))
+        return AckAdd(ack_tid=data[1], tid=data[3], payload=bytes(data[4:]), flags=_add_flags(data[2]))
     raise ProtocolError(f"bad task-buffer message: {bytes(data[:8]).hex(' ')} ({n} bytes)")
 
 
@@ -167,6 +181,7 @@ _FINAL: Final = frozenset(
     {TaskState.RESULT, TaskState.ERROR, TaskState.STOPPED, TaskState.ASYNC_RESULT, TaskState.ASYNC_ERROR}
 )
 _STATES: Final = {s.value: s for s in TaskState}
+_WITH_TID: Final = frozenset({TaskState.ASYNC_RESULT.value, TaskState.ASYNC_ERROR.value})  # `has_tid`, by value
 
 
 @dataclass(slots=True)
@@ -180,8 +195,10 @@ class TaskStatus:
 
 def encode_device(status: TaskStatus) -> bytes:
     """Device status -> frame DATA."""
-    state = TaskState(status.state)
-    if state.has_tid:
+    state = status.state
+    if type(state) is not TaskState:
+        state = TaskState(state)
+    if state in _WITH_TID:
         if status.tid is None:
             raise ProtocolError(f"{state.name} needs a task id")
         return bytes((state, _byte("tid", status.tid))) + status.payload
@@ -194,10 +211,11 @@ def decode_device(data: bytes) -> TaskStatus:
     """Frame DATA -> device status; ProtocolError on an unknown status byte."""
     if not data:
         raise ProtocolError("empty device status (an empty frame is a resend request)")
-    state = _STATES.get(data[0])
+    first = data[0]
+    state = _STATES.get(first)
     if state is None:
-        raise ProtocolError(f"unknown task status byte {data[0]:#04x}")
-    if state.has_tid:
+        raise ProtocolError(f"unknown task status byte {first:#04x}")
+    if first in _WITH_TID:
         if len(data) < 2:
             raise ProtocolError(f"{state.name} without a task id")
         return TaskStatus(state, data[1], bytes(data[2:]))
