@@ -281,7 +281,7 @@ class V3Link:
         try:
             while True:
                 data = await self.transport.read(4096)
-                self._last_rx = self._now()
+                self._last_rx = self._clock()
                 self.stats.bytes_in += len(data)
                 for event in self._decoder.feed(data):
                     reply = self._on_event(event)  # not a coroutine: this runs for every frame in
@@ -557,10 +557,14 @@ class V3Link:
 
     async def wait_result(self, tid: int, timeout: float) -> TaskResult:
         """The result of task `tid`, polling it with REQ whenever the link falls silent."""
+        self._check()
+        result = self._results.get(tid)
+        if result is not None:  # usually the result came with (or right after) the ADD's answer
+            return result
         loop = asyncio.get_running_loop()
-        deadline = self._now() + timeout
+        last_poll = self._clock()
+        deadline = last_poll + timeout
         poll = self.timeouts.result_poll
-        last_poll = self._now()
         waiter = self._result_waiters.get(tid)
         if waiter is None or waiter.done():
             waiter = loop.create_future()
@@ -744,6 +748,8 @@ class V3Link:
 
     @staticmethod
     def _unacked(acks: list[asyncio.Task[None]]) -> int:
+        if not acks:  # the usual case (held ACKs): no generator
+            return 0
         return sum(1 for task in acks if not task.done())
 
     @staticmethod
