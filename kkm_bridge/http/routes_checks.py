@@ -17,6 +17,7 @@ from kkm_bridge.workers.operations import Fiscalize
 from .errors import ApiError, from_problems, json_response, not_found
 from .jobs import failure_error, idempotency_key, major, prefers_async, state_of, submit
 from .mapping import map_check
+from .refunds import RefundExceedsOriginal, refund_exceeds
 from .requests import CHECK_ID, SERVICES, base_url, read_body
 from .schemas import (
     AcceptedResponse,
@@ -150,9 +151,14 @@ async def refund(request: web.Request) -> web.Response:
         if sale.state != JobState.DONE:
             raise from_problems_one("/fiscal_check_id", "original_not_done",
                                     f"the sale is {sale.state}; only a printed sale can be refunded")
-        return await _check(request, services, payload, JobKind.SELL_RETURN.value, _original_from_check(sale),
-                            items=sale.request.get("items"), payments=sale.request.get("payments"),
-                            original_path="/fiscal_check_id", box=box)
+        # The journal refuses a refund that, with the other refunds of this sale, would exceed it
+        # (RefundExceedsOriginal, inside the transaction that would record it): nothing printed.
+        try:
+            return await _check(request, services, payload, JobKind.SELL_RETURN.value,
+                                _original_from_check(sale), items=sale.request.get("items"),
+                                payments=sale.request.get("payments"), original_path="/fiscal_check_id", box=box)
+        except RefundExceedsOriginal as exc:
+            raise refund_exceeds(exc, payload, "/fiscal_check_id") from None
     assert payload.original is not None
     original = {
         "fiscal_sign": payload.original.fiscal_sign,
@@ -160,7 +166,10 @@ async def refund(request: web.Request) -> web.Response:
         "registration_number": payload.original.registration_number,
         "total": format(payload.original.total, "f"),
     }
-    return await _check(request, services, payload, JobKind.SELL_RETURN.value, original, box=box)
+    try:
+        return await _check(request, services, payload, JobKind.SELL_RETURN.value, original, box=box)
+    except RefundExceedsOriginal as exc:
+        raise refund_exceeds(exc, payload, "/original/total") from None
 
 
 async def _load(services: Services, job_id: str) -> Job:

@@ -35,6 +35,7 @@ Public API:
   ``find_by_order_id(order_id, scope=None, kind=None)``, ``list_jobs(...)`` (newest first), ``in_flight(device_id)``,
   ``counts(device_id=None) -> dict[JobState, int]``.
 * Errors: ``JournalError`` (base), ``DuplicateConflict(existing_job_id, field)``,
+  ``RefundExceedsOriginal(path, remaining, limit, refunded, message)`` (refunds of one sale above the sale),
   ``InvalidTransition(job_id, from_state, to_state)``, ``JobNotFound(job_id)``, ``SchemaError``.
 
 Idempotency rules: ``idempotency_key`` is unique per ``scope`` (default: the device id); ``order_id`` is unique
@@ -60,12 +61,13 @@ from .models import (
     PreflightFacts,
     Priority,
 )
+from .refunds import RefundExceedsOriginal
 from .schema import LATEST_VERSION as SCHEMA_VERSION
 from .store import FILE_MODE, Journal
 
 __all__ = [
     "ALLOWED_TRANSITIONS", "TERMINAL_STATES", "AcceptOutcome", "AsyncJournal", "DuplicateConflict", "FILE_MODE",
     "InvalidTransition", "Job", "JobKind", "JobNotFound", "JobResult", "JobState", "Journal", "JournalError",
-    "NewJob", "PreflightFacts", "Priority", "SCHEMA_VERSION", "SchemaError", "body_hash", "canonical_json",
-    "canonicalize",
+    "NewJob", "PreflightFacts", "Priority", "RefundExceedsOriginal", "SCHEMA_VERSION", "SchemaError", "body_hash",
+    "canonical_json", "canonicalize",
 ]

@@ -13,13 +13,16 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 
 from .errors import SchemaError
+from .refunds import backfill_claims
 
 log = logging.getLogger(__name__)
 
-# Each migration is (version, statements). Statements run in one transaction with the version bump.
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+# Each migration is (version, steps). A step is an SQL statement, or a function of the connection for what SQL
+# alone cannot do (a backfill). The steps run in one transaction with the version bump.
+MIGRATIONS: tuple[tuple[int, tuple[str | Callable[[sqlite3.Connection], None], ...]], ...] = (
     (
         1,
         (
@@ -72,6 +75,25 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX jobs_created ON jobs(created_ms)",
         ),
     ),
+    (
+        2,
+        (
+            # What each refund takes from its original, so the sum of the refunds of one sale is one indexed
+            # query (see ``refunds``). One row per refund job; failed refunds are filtered by the job's state.
+            """
+            CREATE TABLE refund_claims (
+                job_seq         INTEGER PRIMARY KEY REFERENCES jobs(seq),
+                original_key    TEXT    NOT NULL,   -- the journalled sale, or cashbox + RNM + fiscal sign
+                amount          INTEGER NOT NULL,   -- the refund's total, minor units
+                lines_json      TEXT                -- {"<name>\\u001f<price minor>": quantity in thousandths}
+            )
+            """,
+            "CREATE INDEX refund_claims_original ON refund_claims(original_key)",
+            # A refund finds its sale by fiscal sign (only done jobs have one).
+            "CREATE INDEX jobs_fiscal_sign ON jobs(fiscal_sign) WHERE fiscal_sign IS NOT NULL",
+            backfill_claims,
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]
@@ -108,7 +130,10 @@ def migrate(conn: sqlite3.Connection) -> int:
             if target <= version:
                 continue
             for statement in statements:
-                conn.execute(statement)
+                if callable(statement):
+                    statement(conn)
+                else:
+                    conn.execute(statement)
             conn.execute(
                 "INSERT INTO schema_version(version, applied_ms) VALUES (?, ?)", (target, int(time.time() * 1000))
             )

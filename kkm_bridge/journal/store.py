@@ -46,6 +46,7 @@ from .models import (
     validate_job_id,
     validate_kind,
 )
+from .refunds import REFUND_OF, check_refund, record_claim, refund_claim
 from .schema import migrate
 
 __all__ = ["Journal", "FILE_MODE", "DEFAULT_BUSY_TIMEOUT_MS", "MAX_LIST_LIMIT"]
@@ -372,6 +373,11 @@ class Journal:
         exists and is the same request (same kind, device and body hash) it is returned with
         ``replay=True``; if it is a different request, ``DuplicateConflict`` is raised and nothing is written.
         Otherwise the job is inserted as ``accepted`` and committed (fsync'd) before this returns.
+
+        A refund (``sell_return``/``buy_return`` with an ``original``) must fit in what is left of its
+        original after the other refunds of it that count (see ``refunds``); if it does not,
+        ``RefundExceedsOriginal`` is raised and nothing is written. The check and the insert are one
+        transaction, so two refunds of one sale cannot both take its last part.
         """
         kind = validate_kind(str(job.kind))
         device_id = _check_text(job.device_id, "device_id", required=True)
@@ -387,6 +393,8 @@ class Journal:
         digest = hashlib.sha256(request_json.encode("utf-8")).hexdigest()
         deadline_ms = _dt_to_ms(job.deadline) if job.deadline is not None else None
         context = {"job_id": job_id, "device_id": device_id}
+        # Worked out before taking the write lock: it parses the refund's body (only refunds have one).
+        claim = refund_claim(kind, request) if kind in REFUND_OF else None
 
         with self._write() as conn:
             now = self._now_ms()
@@ -417,6 +425,7 @@ class Journal:
                     extra={"job_id": existing.job_id, "device_id": device_id},
                 )
                 return AcceptOutcome(existing, replay=True)
+            original_key = check_refund(conn, claim, scope) if claim is not None else None
             try:
                 cursor = conn.execute(
                     "INSERT INTO jobs (job_id, kind, device_id, scope, priority, idempotency_key, order_id,"
@@ -432,6 +441,8 @@ class Journal:
                 raise
             seq = cursor.lastrowid
             assert seq is not None
+            if claim is not None and original_key is not None:
+                record_claim(conn, seq, original_key, claim)
         # The row just inserted, built from the values written (not read back; ``request`` is equal to
         # what parsing ``request_json`` would give).
         created_at = _ms_to_dt(now)
@@ -605,15 +616,23 @@ class Journal:
     def requeue(self, job_id: str) -> Job:
         """Send an ``in_progress`` job (recovery decided: not printed, retry) or a ``failed`` job (the caller
         decided to retry) back to ``accepted``. Pre-flight facts, error and finish time are cleared; the
-        attempt count is kept."""
+        attempt count is kept. A failed refund counts against its original again, so it must still fit
+        (``RefundExceedsOriginal`` otherwise: another refund took its part meanwhile)."""
         with self._write() as conn:
             now = self._now_ms()
+            row = self._fetch(conn, "job_id = ?", (job_id,))
+            if row is None:
+                raise JobNotFound(job_id)
+            if row["kind"] in REFUND_OF and row["state"] == JobState.FAILED.value:
+                claim = refund_claim(row["kind"], from_json_text(row["request_json"]))
+                if claim is not None:
+                    record_claim(conn, row["seq"], check_refund(conn, claim, row["scope"]), claim)
             return self._transition(
                 job_id, JobState.ACCEPTED,
                 {"preflight_doc_number": None, "preflight_shift_number": None, "preflight_receipt_open": None,
                  "preflight_shift_open": None, "preflight_json": None, "preflight_ms": None,
                  "error_code": None, "error_message": None, "started_ms": None, "finished_ms": None},
-                conn=conn, now=now,
+                conn=conn, now=now, row=row,
             )
 
     # ------------------------------------------------------------------ reads
