@@ -44,7 +44,9 @@ def join_path(base: str, *parts: str | int) -> str:
     """
     out = base
     for part in parts:
-        text = str(part).replace("~", "~0").replace("/", "~1")
+        text = part if type(part) is str else str(part)
+        if "~" in text or "/" in text:  # the usual segment (a field name, an index) needs no escaping
+            text = text.replace("~", "~0").replace("/", "~1")
         out = f"{out}/{text}"
     return out
 

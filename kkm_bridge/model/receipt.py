@@ -9,7 +9,7 @@ Units: money in integer minor units, quantities in integer thousandths (see ``mo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -85,6 +85,10 @@ class Item:
     product_code: str | None = None
     barcode: str | None = None
     vat_sum: int | None = None
+    #: ``amount``, worked out on first use and kept: validation, the totals, the driver and the worker all
+    #: ask for it (15+ times per receipt). Not part of the value (no init, repr, compare or hash); the
+    #: fields it is made of are frozen, and ``dataclasses.replace`` starts a new item without it.
+    _amount: int | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def gross_amount(self) -> int:
@@ -94,7 +98,11 @@ class Item:
     @property
     def amount(self) -> int:
         """The line amount that counts: gross - discount + markup."""
-        return self.gross_amount - self.discount + self.markup
+        amount = self._amount
+        if amount is None:
+            amount = line_amount(self.price, self.quantity) - self.discount + self.markup
+            object.__setattr__(self, "_amount", amount)
+        return amount
 
     @property
     def vat(self) -> int:
@@ -172,15 +180,28 @@ class Receipt:
     original: OriginalReceiptRef | None = None
     declared_total: int | None = None
     declared_vat_sums: tuple[VatSum, ...] | None = None
+    #: ``line_amounts`` and ``total``, worked out on first use and kept (asked for 5+ times per request:
+    #: validation, the worker's expectation, the driver, the change). Not part of the value, like
+    #: ``Item._amount``; ``items`` is a tuple of frozen items, so they cannot go stale.
+    _line_amounts: tuple[int, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    _total: int | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def line_amounts(self) -> tuple[int, ...]:
-        return tuple(item.amount for item in self.items)
+        amounts = self._line_amounts
+        if amounts is None:
+            amounts = tuple([item.amount for item in self.items])
+            object.__setattr__(self, "_line_amounts", amounts)
+        return amounts
 
     @property
     def total(self) -> int:
         """Receipt total: the sum of line amounts."""
-        return sum(self.line_amounts)
+        total = self._total
+        if total is None:
+            total = sum(self.line_amounts)
+            object.__setattr__(self, "_total", total)
+        return total
 
     @property
     def vat_by_rate(self) -> dict[VatRate, int]:

@@ -124,6 +124,24 @@ def _amount_problems(value: int, path: str, what: str, maximum: int, digits: int
     return []
 
 
+def _field_amount_problems(
+    value: int, path: str, key: str, what: str, maximum: int, digits: int
+) -> list[Problem]:
+    """``_amount_problems`` of the field ``key`` under ``path``; the path is only built for a problem."""
+    if 0 <= value <= maximum:
+        return []
+    return _amount_problems(value, join_path(path, key), what, maximum, digits)
+
+
+def _has_control_characters(text: str) -> bool:
+    """Any character of a Unicode "C" category (control, format, surrogate, private use, unassigned)?
+
+    ``str.isprintable`` is False for every such character (and for separators other than the space), so a
+    printable text needs no per-character look-up; tests/model check this over every code point.
+    """
+    return not text.isprintable() and any(unicodedata.category(ch).startswith("C") for ch in text)
+
+
 def _is_printable_ascii(text: str) -> bool:
     return text.isascii() and text.isprintable()
 
@@ -142,7 +160,7 @@ def check_item(
     name = item.name.strip() if isinstance(item.name, str) else ""
     if not name:
         problems.append(Problem("name_empty", join_path(path, "name"), "item name must not be empty"))
-    elif any(unicodedata.category(ch).startswith("C") for ch in item.name):
+    elif _has_control_characters(item.name):
         # Control/format characters (newline, NUL, bidi marks) break the printed line layout.
         problems.append(
             Problem("name_bad_characters", join_path(path, "name"), "item name must not contain control characters")
@@ -155,7 +173,7 @@ def check_item(
                 f"item name is {len(item.name)} characters long; the maximum is {options.max_name_length}",
             )
         )
-    problems += _amount_problems(item.price, join_path(path, "price"), "price", options.max_amount, minor_digits)
+    problems += _field_amount_problems(item.price, path, "price", "price", options.max_amount, minor_digits)
     if item.quantity <= 0:
         problems.append(
             Problem("quantity_not_positive", join_path(path, "quantity"), "quantity must be greater than zero")
@@ -169,10 +187,8 @@ def check_item(
                 f"{format_amount(options.max_quantity, 3)}",
             )
         )
-    discount_bad = _amount_problems(
-        item.discount, join_path(path, "discount"), "discount", options.max_amount, minor_digits
-    )
-    markup_bad = _amount_problems(item.markup, join_path(path, "markup"), "markup", options.max_amount, minor_digits)
+    discount_bad = _field_amount_problems(item.discount, path, "discount", "discount", options.max_amount, minor_digits)
+    markup_bad = _field_amount_problems(item.markup, path, "markup", "markup", options.max_amount, minor_digits)
     problems += discount_bad + markup_bad
     if not discount_bad and not markup_bad and item.price >= 0 and item.quantity > 0:
         gross = item.gross_amount
@@ -187,7 +203,7 @@ def check_item(
             )
     if not options.units.is_allowed(item.unit):
         problems.append(Problem("unknown_unit", join_path(path, "unit"), f"Unknown measure unit {item.unit}"))
-    if when is not None:
+    if when is not None and not profile.allows(item.vat_rate, when):  # the path only for a problem
         rate_problem = profile.check_rate(item.vat_rate, when, join_path(path, "vat_rate"))
         if rate_problem is not None:
             problems.append(rate_problem)
@@ -245,10 +261,9 @@ def check_item(
 def check_payment(
     payment: Payment, path: str, options: ValidationOptions = ValidationOptions(), *, minor_digits: int = 2
 ) -> list[Problem]:
-    apath = join_path(path, "amount")
     if payment.amount == 0:
-        return [Problem("payment_not_positive", apath, "a payment must be greater than zero")]
-    return _amount_problems(payment.amount, apath, "payment", options.max_amount, minor_digits)
+        return [Problem("payment_not_positive", join_path(path, "amount"), "a payment must be greater than zero")]
+    return _field_amount_problems(payment.amount, path, "amount", "payment", options.max_amount, minor_digits)
 
 
 def _identifier_problem(
