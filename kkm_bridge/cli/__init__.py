@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from kkm_bridge import __version__
 
 # Module names under kkm_bridge.cli, in the order --help lists them.
-SUBCOMMANDS: tuple[str, ...] = ("serve", "simulate", "devices", "udev_rules")
+SUBCOMMANDS: tuple[str, ...] = ("serve", "simulate", "devices", "udev_rules", "jobs")
 
 
 def build_parser() -> argparse.ArgumentParser:

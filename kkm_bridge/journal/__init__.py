@@ -30,7 +30,9 @@ Public API:
 * Writes: ``accept(NewJob) -> AcceptOutcome(job, replay)``, ``claim_next(device_id) -> Job | None``,
   ``record_preflight(job_id, PreflightFacts) -> Job``, ``claim_and_preflight(device_id, facts_for) -> Job | None``,
   ``complete_and_claim(job_id, result, device_id, facts_for) -> (Job, Job | None)``, ``complete(job_id, JobResult | mapping) -> Job``,
-  ``fail(job_id, code, message) -> Job``, ``requeue(job_id) -> Job``.
+  ``fail(job_id, code, message) -> Job``, ``requeue(job_id) -> Job``,
+  ``resolve_by_operator(job_id, operator=, note=, document_number= | failed=True) -> Job`` (a person's decision
+  about a job recovery left ``in_progress``, with an audit note; ``notes(job_id) -> list[JobNote]``).
 * Reads: ``get(job_id) -> Job`` (``JobNotFound``), ``find_by_key(key, scope=None)``,
   ``find_by_order_id(order_id, scope=None, kind=None)``, ``list_jobs(...)`` (newest first), ``in_flight(device_id)``,
   ``counts(device_id=None) -> dict[JobState, int]``.
@@ -51,10 +53,12 @@ from .canonical import body_hash, canonical_json, canonicalize
 from .errors import DuplicateConflict, InvalidTransition, JobNotFound, JournalError, SchemaError
 from .models import (
     ALLOWED_TRANSITIONS,
+    OPERATOR_FAILED,
     TERMINAL_STATES,
     AcceptOutcome,
     Job,
     JobKind,
+    JobNote,
     JobResult,
     JobState,
     NewJob,
@@ -66,8 +70,8 @@ from .schema import LATEST_VERSION as SCHEMA_VERSION
 from .store import FILE_MODE, Journal
 
 __all__ = [
-    "ALLOWED_TRANSITIONS", "TERMINAL_STATES", "AcceptOutcome", "AsyncJournal", "DuplicateConflict", "FILE_MODE",
-    "InvalidTransition", "Job", "JobKind", "JobNotFound", "JobResult", "JobState", "Journal", "JournalError",
-    "NewJob", "PreflightFacts", "Priority", "RefundExceedsOriginal", "SCHEMA_VERSION", "SchemaError", "body_hash",
-    "canonical_json", "canonicalize",
+    "ALLOWED_TRANSITIONS", "OPERATOR_FAILED", "TERMINAL_STATES", "AcceptOutcome", "AsyncJournal",
+    "DuplicateConflict", "FILE_MODE", "InvalidTransition", "Job", "JobKind", "JobNote", "JobNotFound", "JobResult",
+    "JobState", "Journal", "JournalError", "NewJob", "PreflightFacts", "Priority", "RefundExceedsOriginal",
+    "SCHEMA_VERSION", "SchemaError", "body_hash", "canonical_json", "canonicalize",
 ]

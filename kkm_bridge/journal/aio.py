@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from .models import AcceptOutcome, Job, JobResult, JobState, NewJob, PreflightFacts
+from .models import AcceptOutcome, Job, JobNote, JobResult, JobState, NewJob, PreflightFacts
 from .store import Journal
 
 __all__ = ["AsyncJournal"]
@@ -63,6 +63,17 @@ class AsyncJournal:
 
     async def requeue(self, job_id: str) -> Job:
         return await asyncio.to_thread(self.sync.requeue, job_id)
+
+    async def resolve_by_operator(
+        self, job_id: str, *, operator: str, note: str, document_number: int | None = None, failed: bool = False
+    ) -> Job:
+        return await asyncio.to_thread(
+            self.sync.resolve_by_operator, job_id, operator=operator, note=note, document_number=document_number,
+            failed=failed,
+        )
+
+    async def notes(self, job_id: str) -> list[JobNote]:
+        return await asyncio.to_thread(self.sync.notes, job_id)
 
     async def get(self, job_id: str) -> Job:
         return await asyncio.to_thread(self.sync.get, job_id)

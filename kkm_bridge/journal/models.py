@@ -28,7 +28,7 @@ from typing import Any
 
 __all__ = [
     "JobState", "JobKind", "Priority", "ALLOWED_TRANSITIONS", "TERMINAL_STATES", "NewJob", "PreflightFacts",
-    "JobResult", "Job", "AcceptOutcome", "validate_kind", "validate_job_id",
+    "JobResult", "Job", "AcceptOutcome", "JobNote", "OPERATOR_FAILED", "validate_kind", "validate_job_id",
 ]
 
 
@@ -208,3 +208,21 @@ class AcceptOutcome:
     @property
     def created(self) -> bool:
         return not self.replay
+
+
+#: ``error_code`` of a job an operator declared failed (``Journal.resolve_by_operator``).
+OPERATOR_FAILED = "operator_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class JobNote:
+    """One entry of a job's audit trail: a person's decision about it (``Journal.resolve_by_operator``).
+
+    ``action`` is ``resolved_done`` or ``resolved_failed``; ``note`` says why, in the operator's words.
+    """
+
+    job_id: str
+    created_at: datetime
+    author: str
+    action: str
+    note: str

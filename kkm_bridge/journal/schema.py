@@ -94,6 +94,24 @@ MIGRATIONS: tuple[tuple[int, tuple[str | Callable[[sqlite3.Connection], None], .
             backfill_claims,
         ),
     ),
+    (
+        3,
+        (
+            # The audit trail of decisions made by a person about a job (``Journal.resolve_by_operator``):
+            # who, when, what, and why. Append-only; a job's own columns say where it ended up.
+            """
+            CREATE TABLE job_notes (
+                id              INTEGER PRIMARY KEY AUTOINCREMENT,
+                job_seq         INTEGER NOT NULL REFERENCES jobs(seq),
+                created_ms      INTEGER NOT NULL,
+                author          TEXT    NOT NULL,
+                action          TEXT    NOT NULL,
+                note            TEXT    NOT NULL
+            )
+            """,
+            "CREATE INDEX job_notes_job ON job_notes(job_seq)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -36,8 +36,10 @@ from .canonical import canonical_text, canonicalize, from_json_text, to_json_tex
 from .errors import DuplicateConflict, InvalidTransition, JobNotFound, JournalError
 from .models import (
     ALLOWED_TRANSITIONS,
+    OPERATOR_FAILED,
     AcceptOutcome,
     Job,
+    JobNote,
     JobResult,
     JobState,
     NewJob,
@@ -635,7 +637,87 @@ class Journal:
                 conn=conn, now=now, row=row,
             )
 
+    def resolve_by_operator(
+        self,
+        job_id: str,
+        *,
+        operator: str,
+        note: str,
+        document_number: int | None = None,
+        failed: bool = False,
+    ) -> Job:
+        """Record a person's decision about a job recovery left ``in_progress`` (the device's facts
+        contradicted each other, so neither printing again nor failing was safe to decide by machine).
+
+        Exactly one of: ``document_number`` - the operator found the job's fiscal document with this number:
+        the job becomes ``done`` with a result saying so (``resolved_by``, ``document_number``; the fiscal
+        details stay on the document itself); or ``failed=True`` - the operator established that nothing was
+        printed: the job becomes ``failed`` (``operator_failed``, ``note`` as the message), so a client may
+        retry it. The decision and its ``note`` are also appended to the job's audit trail (``notes``), in
+        the same transaction.
+
+        Only ``in_progress`` jobs (``InvalidTransition`` otherwise). A document number not after the job's
+        pre-flight last document cannot be the job's (it existed before the job was sent): ``ValueError``.
+        """
+        if (document_number is None) == (not failed):
+            raise ValueError("give either document_number or failed=True")
+        operator = _check_text(operator, "operator", required=True) or ""
+        note = str(note).strip()[:_MAX_MESSAGE]
+        if not note:
+            raise ValueError("an operator's decision needs a note saying why")
+        if document_number is not None and (isinstance(document_number, bool) or document_number <= 0):
+            raise ValueError("document_number must be a positive integer")
+        with self._write() as conn:
+            now = self._now_ms()
+            row = self._fetch(conn, "job_id = ?", (job_id,))
+            if row is None:
+                raise JobNotFound(job_id)
+            target = JobState.FAILED if failed else JobState.DONE
+            if row["state"] != JobState.IN_PROGRESS.value:
+                raise InvalidTransition(job_id, row["state"], target.value)
+            before = row["preflight_doc_number"]
+            if document_number is not None and before is not None and document_number <= before:
+                raise ValueError(
+                    f"document {document_number} is not after the job's pre-flight last document {before}: "
+                    "it existed before the job was sent"
+                )
+            if failed:
+                action = "resolved_failed"
+                sets: dict[str, Any] = {"error_code": OPERATOR_FAILED, "error_message": note, "finished_ms": now}
+            else:
+                action = "resolved_done"
+                result = {"document_number": document_number, "resolved_by": "operator", "operator": operator,
+                          "operator_note": note, "recovered": True}
+                sets = {**self._result_columns(result), "finished_ms": now}
+            job = self._transition(job_id, target, sets, conn=conn, now=now, row=row)
+            conn.execute(
+                "INSERT INTO job_notes (job_seq, created_ms, author, action, note) VALUES (?, ?, ?, ?, ?)",
+                (row["seq"], now, operator, action, note),
+            )
+        log.warning(
+            "journal: job %s %s by operator %s", job_id, action, operator,
+            extra={"job_id": job_id, "device_id": job.device_id, "state": job.state.value},
+        )
+        return job
+
     # ------------------------------------------------------------------ reads
+
+    def notes(self, job_id: str) -> list[JobNote]:
+        """The job's audit trail (operators' decisions), oldest first; ``JobNotFound`` for an unknown job."""
+        rows = self._read(
+            "SELECT j.job_id, n.created_ms, n.author, n.action, n.note FROM jobs AS j"
+            " LEFT JOIN job_notes AS n ON n.job_seq = j.seq WHERE j.job_id = ? ORDER BY n.id",
+            (job_id,),
+        )
+        if not rows:
+            raise JobNotFound(job_id)
+        out: list[JobNote] = []
+        for row in rows:
+            if row[1] is not None:
+                created = _ms_to_dt(row[1])
+                assert created is not None
+                out.append(JobNote(row[0], created, row[2], row[3], row[4]))
+        return out
 
     def get(self, job_id: str) -> Job:
         """The job with this id; ``JobNotFound`` if there is none."""
