@@ -160,6 +160,17 @@ _PATHS = (
 )
 
 
+#: ``BuildOptions`` per cashbox currency (a configured value), made once rather than per request.
+_BUILD_OPTIONS: dict[str, BuildOptions] = {}
+
+
+def _build_options(currency: str) -> BuildOptions:
+    options = _BUILD_OPTIONS.get(currency)
+    if options is None:
+        options = _BUILD_OPTIONS[currency] = BuildOptions(default_currency=currency)
+    return options
+
+
 def map_check(
     request: SellRequest | RefundRequest,
     *,
@@ -207,7 +218,7 @@ def map_check(
         body["original"] = dict(original)
 
     dated = {**body, "date_time": now.isoformat(timespec="seconds")}
-    receipt, found = receipt_problems(dated, profile, build=BuildOptions(default_currency=currency))
+    receipt, found = receipt_problems(dated, profile, build=_build_options(currency))
     if receipt is not None and device_check is not None:
         seen = {p.path for p in found}
         found += [p for p in device_check(receipt) if p.path not in seen]

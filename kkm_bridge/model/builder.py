@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Mapping, TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from .currency import CURRENCIES, Currency
 from .errors import InputError, Problem, ValidationError, join_path
@@ -142,10 +143,11 @@ _MISSING: Any = object()
 def _object(
     value: object, path: str, problems: _Problems, known: frozenset[str], strict: bool
 ) -> Mapping[str, Any] | None:
-    if not isinstance(value, Mapping):
+    # ``type(...) is dict`` first: a parsed JSON object always is one, and the ABC check costs more.
+    if type(value) is not dict and not isinstance(value, Mapping):
         problems.append(Problem("wrong_type", path or "/", "expected an object"))
         return None
-    if strict:
+    if strict and not known.issuperset(value):  # look for the unknown keys only when there are some
         for key in value:
             if key not in known:
                 problems.append(Problem("unknown_field", join_path(path, str(key)), f"unknown field {key!r}"))
@@ -214,6 +216,26 @@ def _parse_int(value: object, path: str, code: str, lo: int, hi: int, what: str)
     return number
 
 
+#: Rate codes already parsed -> their ``VatRate``: a receipt repeats a handful of codes, and parsing one
+#: builds and canonicalises a ``Decimal``. Only plain str/int codes that parsed; bounded, as clients send them.
+_RATES: dict[tuple[type, object], VatRate] = {}
+_RATES_MAX = 64
+
+
+def _parse_rate(value: object, path: str) -> VatRate:
+    """``VatRate.parse`` of an item's ``vat_rate`` (``path`` is the item's), remembered for common codes."""
+    kind = type(value)
+    if kind is not str and kind is not int:
+        return VatRate.parse(value, f"{path}/vat_rate")
+    key = (kind, value)
+    rate = _RATES.get(key)
+    if rate is None:
+        rate = VatRate.parse(value, f"{path}/vat_rate")
+        if len(_RATES) < _RATES_MAX and (kind is int or len(value) <= 16):  # type: ignore[arg-type]
+            _RATES[key] = rate
+    return rate
+
+
 def _item_parts(
     data: object, path: str, minor_digits: int, options: BuildOptions
 ) -> tuple[dict[str, Any], list[Problem]]:
@@ -239,7 +261,7 @@ def _item_parts(
             parts[key] = None
             continue
         try:
-            parts[key] = parse_amount(raw, join_path(path, key), minor_digits, max_minor=options.max_amount)
+            parts[key] = parse_amount(raw, f"{path}/{key}", minor_digits, max_minor=options.max_amount)
         except InputError as exc:
             collected.take(exc)
 
@@ -247,7 +269,7 @@ def _item_parts(
     if raw_quantity is not _MISSING:
         try:
             parts["quantity"] = parse_quantity(
-                raw_quantity, join_path(path, "quantity"), max_milli=options.max_quantity
+                raw_quantity, f"{path}/quantity", max_milli=options.max_quantity
             )
         except InputError as exc:
             collected.take(exc)
@@ -260,7 +282,7 @@ def _item_parts(
         )
     else:
         try:
-            parts["vat_rate"] = VatRate.parse(obj["vat_rate"], join_path(path, "vat_rate"))
+            parts["vat_rate"] = _parse_rate(obj["vat_rate"], path)
         except InputError as exc:
             collected.take(exc)
 
@@ -268,7 +290,7 @@ def _item_parts(
         parts["unit"] = DEFAULT_UNIT
     else:
         try:
-            parts["unit"] = options.units.resolve(obj["unit"], join_path(path, "unit"))
+            parts["unit"] = options.units.resolve(obj["unit"], f"{path}/unit")
         except InputError as exc:
             collected.take(exc)
 
@@ -299,6 +321,7 @@ def _item_parts(
 
 
 _ITEM_REQUIRED = ("name", "price", "quantity", "vat_rate")
+_ITEM_REQUIRED_KEYS = frozenset(_ITEM_REQUIRED)
 
 
 def _item_from_parts(parts: Mapping[str, Any]) -> Item:
@@ -329,7 +352,7 @@ def parse_item(
     """One item from its object; appends problems and returns ``None`` if any field is unusable."""
     parts, found = _item_parts(data, path, minor_digits, options)
     problems.extend(found)
-    if found or any(key not in parts for key in _ITEM_REQUIRED):
+    if found or not _ITEM_REQUIRED_KEYS <= parts.keys():
         return None
     return _item_from_parts(parts)
 
@@ -559,9 +582,9 @@ def build_receipt(data: object, options: BuildOptions = BuildOptions()) -> Build
     raw_items = _parse_list(obj, "items", problems)
     if raw_items is not None:
         for index, raw in enumerate(raw_items):
-            parts, found = _item_parts(raw, join_path("/items", index), minor_digits, options)
+            parts, found = _item_parts(raw, f"/items/{index}", minor_digits, options)
             problems.extend(found)
-            if found or any(key not in parts for key in _ITEM_REQUIRED):
+            if found or not _ITEM_REQUIRED_KEYS <= parts.keys():
                 broken_items[index] = parts
             else:
                 items[index] = _item_from_parts(parts)
@@ -571,7 +594,7 @@ def build_receipt(data: object, options: BuildOptions = BuildOptions()) -> Build
     if raw_payments is not None:
         for index, raw in enumerate(raw_payments):
             payment = parse_payment(
-                raw, join_path("/payments", index), problems, minor_digits=minor_digits, options=options
+                raw, f"/payments/{index}", problems, minor_digits=minor_digits, options=options
             )
             if payment is not None:
                 payments[index] = payment
@@ -633,6 +656,10 @@ def build_receipt(data: object, options: BuildOptions = BuildOptions()) -> Build
     )
 
 
+_DEFAULT_VALIDATION = ValidationOptions(units=DEFAULT_UNITS, max_amount=DEFAULT_MAX_AMOUNT,
+                                        max_quantity=DEFAULT_MAX_QUANTITY)
+
+
 def receipt_problems(
     data: object,
     profile: TaxProfile,
@@ -647,7 +674,13 @@ def receipt_problems(
     skipped, since they would be computed from an incomplete receipt.
     """
     if validation is None:
-        validation = ValidationOptions(units=build.units, max_amount=build.max_amount, max_quantity=build.max_quantity)
+        if (build.units is DEFAULT_UNITS and build.max_amount == DEFAULT_MAX_AMOUNT
+                and build.max_quantity == DEFAULT_MAX_QUANTITY):
+            validation = _DEFAULT_VALIDATION  # the same options, built once instead of per receipt
+        else:
+            validation = ValidationOptions(
+                units=build.units, max_amount=build.max_amount, max_quantity=build.max_quantity
+            )
     result = build_receipt(data, build)
     if result.receipt is not None:
         problems = validate(result.receipt, profile, validation)

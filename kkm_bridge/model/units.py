@@ -138,6 +138,12 @@ class UnitTable:
         ``unknown_unit`` when the code is not in the table (and unknown codes are not allowed) or the
         alias is not known.
         """
+        if type(value) is str:
+            # The usual spelling is an alias exactly as the table keeps it ("pcs"): one look-up. Aliases
+            # are stripped, lower-case and never all digits, so the general path below gives the same.
+            found = self._by_alias.get(value)
+            if found is not None:
+                return found
         code: int | None = None
         if isinstance(value, bool):
             code = None

@@ -438,13 +438,13 @@ def validate(
     item_problems: list[Problem] = []
     for index, item in enumerate(receipt.items):
         item_problems += check_item(
-            item, join_path("/items", index), profile, receipt.date_time, options, minor_digits=digits
+            item, f"/items/{index}", profile, receipt.date_time, options, minor_digits=digits
         )
     problems += item_problems
 
     payment_problems: list[Problem] = []
     for index, payment in enumerate(receipt.payments):
-        payment_problems += check_payment(payment, join_path("/payments", index), options, minor_digits=digits)
+        payment_problems += check_payment(payment, f"/payments/{index}", options, minor_digits=digits)
     problems += payment_problems
 
     if receipt.client is not None:

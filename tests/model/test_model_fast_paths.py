@@ -76,3 +76,38 @@ def test_cached_amounts_are_not_part_of_the_value() -> None:
     bigger = dataclasses.replace(receipt, items=(used, changed))
     assert bigger.total == 45100 and bigger.line_amounts == (45000, 100)
     assert pickle.loads(pickle.dumps(bigger)).total == 45100
+
+
+@given(st.one_of(st.text(max_size=20), st.integers(-5, 200), st.sampled_from(["16", "none", "20/120", " 12 % ", "12.5"])))
+def test_remembered_rates_parse_like_vat_rate(value: object) -> None:
+    from kkm_bridge.model import builder
+    from kkm_bridge.model.errors import InputError
+
+    def outcome() -> object:
+        try:
+            return builder._parse_rate(value, "/items/2")
+        except InputError as exc:
+            return (exc.code, exc.path, exc.message)
+
+    try:
+        expected: object = VatRate.parse(value, "/items/2/vat_rate")
+    except InputError as exc:
+        expected = (exc.code, exc.path, exc.message)
+    assert outcome() == expected
+    assert outcome() == expected  # from the cache, if it was kept
+    assert len(builder._RATES) <= builder._RATES_MAX
+
+
+@given(st.text(max_size=12))
+def test_unit_alias_lookup_like_general_path(value: str) -> None:
+    from kkm_bridge.model.errors import InputError
+    from kkm_bridge.model.units import DEFAULT_UNITS
+
+    def resolve(text: object) -> object:
+        try:
+            return DEFAULT_UNITS.resolve(text, "/u")
+        except InputError as exc:
+            return exc.code
+
+    for text in (value, "pcs", "kg", "PCS", " kg ", "796", "шт"):
+        assert resolve(text) == resolve(f" {text}\t")  # the padded spelling always takes the general path
