@@ -211,14 +211,26 @@ class AtolDriver:
         payload = self._payload(request)
         return PipelineStep(name, payload, self.timeouts.for_command(payload[2]), barrier)
 
-    def _decode(self, request: Any, result: TaskResult, step: Step) -> Any:
-        if result.stopped or not result.payload:
+    def _decode(
+        self, request: Any, result: TaskResult, step: Step | None,
+        index: int = 0, name: str = "", pipeline_step: PipelineStep | None = None,
+    ) -> Any:
+        """The reply to `request`, or the device's refusal / ProtocolFailure attributed to `step`.
+
+        `step` None: it is built from `index`, `name`, `pipeline_step` only when needed (a success
+        needs none, and this runs for every command).
+        """
+        payload = result.payload
+        if not payload or result.stopped:
+            step = step or Step(index, name, pipeline_step.command if pipeline_step else 0)
             raise ProtocolFailure(f"{step}: task ended {result.state.name} without a reply")
         try:
-            reply = cmd.decode_reply(cmd.command_code(request), result.payload, self.dialect)
+            reply = cmd.decode_reply(cmd.command_code(request), payload, self.dialect)
         except ProtocolError as exc:
-            raise ProtocolFailure(f"{step}: bad reply {result.payload[:16].hex(' ')}: {exc}") from exc
+            step = step or Step(index, name, pipeline_step.command if pipeline_step else 0)
+            raise ProtocolFailure(f"{step}: bad reply {payload[:16].hex(' ')}: {exc}") from exc
         if isinstance(reply, cmd.ErrorReply):
+            step = step or Step(index, name, pipeline_step.command if pipeline_step else 0)
             raise refusal_for(reply.error, reply.ext, step)
         return reply
 
@@ -277,7 +289,8 @@ class AtolDriver:
         last_error: DriverError | None = None
         self.last_run_tainted = False
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            prefix = await self._mode_commands(mode, password)
+            # (no coroutine for the usual case: no mode wanted, or already in it)
+            prefix = [] if mode is None or mode == self._mode else await self._mode_commands(mode, password)
             full = prefix + commands
             steps = [self._step(c.name, c.request, c.barrier) for c in full]
             try:
@@ -329,7 +342,7 @@ class AtolDriver:
                 logger.info("frames were resent during %s; reading again", commands[0].name, extra=self._ctx())
                 window = 1
                 continue
-            replies = [self._decode(c.request, r, Step(i, c.name, s.command)) for i, (c, r, s) in
+            replies = [self._decode(c.request, r, None, i, c.name, s) for i, (c, r, s) in
                        enumerate(zip(full, results, steps))]
             return replies[len(prefix):]
         raise last_error or LinkTimeout(f"{commands[0].name}: gave up after {MAX_ATTEMPTS} attempts")

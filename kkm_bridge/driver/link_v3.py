@@ -88,6 +88,7 @@ async def _settled(future: asyncio.Future[Any], timeout: float) -> bool:
 Release = Literal["ack", "abort", "ack_at_end"]
 MAX_ID = 0xDF  # packet and task ids run 0x00..0xDF (atol4j), F0 is the device's async id
 _RUNNING = (TaskState.PENDING, TaskState.IN_PROGRESS, TaskState.WAITING)
+_ABORT = Abort()  # frozen, no fields: one instance serves every ABORT
 
 
 @dataclass
@@ -170,13 +171,16 @@ class PipelineReordered(Exception):
         self.index = index
 
 
-@dataclass
+_LABELS: dict[type, str] = {Add: "ADD", Ack: "ACK", Req: "REQ", Abort: "ABORT"}
+
+
+@dataclass(slots=True)
 class _Pending:
     """A frame that expects a synchronous answer with its packet id."""
 
     pid: int
     frame: bytes
-    what: str
+    message: HostMessage
     future: asyncio.Future[TaskStatus]
     sent_at: float = 0.0
     attempts: int = 1
@@ -184,6 +188,17 @@ class _Pending:
     overtaken: bool = False  # a later ADD was sent while this one was unanswered
     give_up_at: float = 0.0  # the watchdog may give up on it (retries spent) only from this time on
     resend: asyncio.Task[None] | None = None  # a retransmission being written
+    name: str = ""  # the command an ADD carries
+
+    @property
+    def what(self) -> str:
+        """For logs and errors ("ADD 05 close receipt"); built only when one is written."""
+        message = self.message
+        label = _LABELS.get(type(message), type(message).__name__)
+        if isinstance(message, Add):
+            return f"{label} {message.tid:02X} {self.name}"
+        tid = getattr(message, "tid", None)
+        return label if tid is None else f"{label} {tid:02X}"
 
 
 @dataclass
@@ -409,7 +424,7 @@ class V3Link:
         if self._reader is None:
             raise DeviceUnreachable(f"{self.transport.address}: link not open")
 
-    async def _send(self, message: HostMessage, what: str) -> _Pending:
+    async def _send(self, message: HostMessage, name: str = "") -> _Pending:
         """Write a message that expects a synchronous status; returns its pending record.
 
         From here on the watchdog retransmits it after link silence until it is answered, given up
@@ -420,7 +435,7 @@ class V3Link:
         future: asyncio.Future[TaskStatus] = asyncio.get_running_loop().create_future()
         self._seq += 1
         now = self._clock()
-        pending = _Pending(pid, frame, what, future, now, seq=self._seq, give_up_at=now)
+        pending = _Pending(pid, frame, message, future, now, seq=self._seq, give_up_at=now, name=name)
         self._pending[pid] = pending
         self._arm(now + self.timeouts.sync_reply)
         try:
@@ -510,19 +525,19 @@ class V3Link:
         except DeviceUnreachable:
             pass  # `_write` failed every waiter with it
 
-    async def _request(self, message: HostMessage, what: str, patience: float = 0.0) -> TaskStatus:
-        return await self._await_sync(await self._send(message, what), patience)
+    async def _request(self, message: HostMessage, patience: float = 0.0) -> TaskStatus:
+        return await self._await_sync(await self._send(message), patience)
 
     # -- task-buffer operations -----------------------------------------------------------------
 
     async def abort(self) -> None:
         """Clear the device's task buffer (and forget our own view of it)."""
-        await self._request(Abort(), "ABORT")
+        await self._request(_ABORT)
         self._live_tids.clear()
         self._results.clear()
 
     async def ack(self, tid: int) -> None:
-        await self._request(Ack(tid), f"ACK {tid:02X}")
+        await self._request(Ack(tid))
         self._forget(tid)
 
     def _forget(self, tid: int) -> None:
@@ -534,7 +549,7 @@ class V3Link:
         self._live_tids.add(tid)
         self.stats.tasks += 1
         try:
-            pending = await self._send(Add(tid, payload, AddFlags.NEED_RESULT), f"ADD {tid:02X} {name}")
+            pending = await self._send(Add(tid, payload, AddFlags.NEED_RESULT), name)
         except BaseException:
             self._live_tids.discard(tid)
             raise
@@ -585,7 +600,7 @@ class V3Link:
                     continue
                 self.stats.polls += 1
                 last_poll = self._now()
-                status = await self._request(Req(tid), f"REQ {tid:02X}", patience=deadline - self._now())
+                status = await self._request(Req(tid), patience=deadline - self._now())
                 last_poll = self._now()
                 if status.state.is_final:
                     self._store_result(tid, status.state, status.payload)
@@ -658,9 +673,10 @@ class V3Link:
                         await self._release(held, release)
                         self.last_tainted = True
                         raise PipelineReordered(next_index)
-                    for item in inflight:
-                        if not item.sync.done():
-                            item.pending.overtaken = True
+                    # Every unanswered ADD in flight is overtaken by this one. Only the latest can be
+                    # unmarked: each earlier one was marked (or answered) when its successor was sent.
+                    if inflight and not inflight[-1].sync.done():
+                        inflight[-1].pending.overtaken = True
                     tid, pending = await self._add(step.payload, step.name)
                     sent.append(pending)
                     inflight.append(_InFlight(next_index, tid, pending, pending.future))
