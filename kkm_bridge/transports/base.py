@@ -64,6 +64,8 @@ class Transport(ABC):
         self._rx = bytearray()
         self._read_lock = asyncio.Lock()
         self._write_lock = asyncio.Lock()
+        #: Whether a subclass hooks `_ensure_link` (a reconnecting link): otherwise no coroutine per I/O.
+        self._link_hook = type(self)._ensure_link is not Transport._ensure_link
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "closed"
@@ -92,11 +94,12 @@ class Transport(ABC):
 
     async def write(self, data: bytes | bytearray | memoryview, deadline: Deadline = None) -> None:
         """Hand all of `data` to the OS / link layer, or raise (TransportTimeout, Disconnected)."""
-        payload = bytes(data)
+        payload = data if type(data) is bytes else bytes(data)
         if not payload:
             return
         async with self._write_lock:
-            await self._ensure_link(deadline)
+            if self._link_hook:
+                await self._ensure_link(deadline)
             self._require_connected()
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("%s tx %s", self.address, payload.hex(" "))
@@ -159,11 +162,14 @@ class Transport(ABC):
 
     async def _read_buffered(self, max_bytes: int, deadline: Deadline) -> bytes:
         if not self._rx:
-            await self._ensure_link(deadline)
+            if self._link_hook:
+                await self._ensure_link(deadline)
             self._require_connected()
             data = await self._read_some(max_bytes, deadline)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("%s rx %s", self.address, data.hex(" "))
+            if len(data) <= max_bytes and type(data) is bytes:
+                return data  # all of it: no trip through the buffer
             self._rx += data
         chunk = bytes(self._rx[:max_bytes])
         del self._rx[:max_bytes]
