@@ -15,11 +15,19 @@ the simulator so that it does not import `simulators`).
 device, as with hardware. Emission delays (timing emulation, baud pacing) are honoured with the event
 loop's timers; a `disconnect` fault delivers half a frame and then fails reads with `Disconnected`
 until `connect()` is called again; a stall releases its held reply when it ends.
+
+Durability barrier: with a state file, the simulator's commits through this transport do not fsync on
+the event loop (`FiscalMemory.defer_sync`); after a command that committed, the transport fsyncs the
+state file's log on the loop's default executor and holds everything the device sends from then on
+until that is done. So no reply that reports a document leaves before the document is on disk, as with
+`synchronous=FULL`, but the loop (in the daemon: every HTTP request, the journal, the worker) is not
+stopped for an fsync per receipt. A failed sync drops the held output and hangs the link up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from kkm_bridge.transports.base import Deadline, Transport
 from kkm_bridge.transports.errors import Disconnected
@@ -28,6 +36,8 @@ from kkm_bridge.transports.uri import TransportAddress, register_scheme
 
 from .config import DeviceConfig
 from .simulator import Emission, Simulator
+
+logger = logging.getLogger(__name__)
 
 _SIMULATORS: dict[str, Simulator] = {}
 
@@ -54,6 +64,8 @@ class SimTransport(InboxTransport):
         self._timers: set[asyncio.TimerHandle] = set()
         self._wake: asyncio.TimerHandle | None = None
         self._due = 0.0  # loop time until which earlier output is still "on the wire"
+        self._barrier: asyncio.Future[None] | None = None  # the state file's fsync in flight
+        self._waiting: list[Emission] = []  # output held until that fsync is done
 
     async def connect(self, deadline: Deadline = None) -> None:
         self._open = True
@@ -67,6 +79,7 @@ class SimTransport(InboxTransport):
         if self._wake is not None:
             self._wake.cancel()
             self._wake = None
+        self._waiting.clear()
         self._incoming.clear()
         self._arrived.set()
 
@@ -74,7 +87,43 @@ class SimTransport(InboxTransport):
         if self._hangup is not None:
             self._open = False
             raise Disconnected(f"{self.address}: {self._hangup}")
-        self._deliver(self.sim.process(data))
+        self._run(data)
+
+    def _run(self, data: bytes) -> None:
+        """Feed the device; pass on what it sends once everything it committed is durable."""
+        memory = self.sim.memory
+        memory.defer_sync = True  # only for this call: other users of the simulator commit with FULL
+        try:
+            emissions = self.sim.process(data)
+        finally:
+            memory.defer_sync = False
+        if self._barrier is None and not memory.unsynced:
+            self._deliver(emissions)
+            return
+        self._waiting += emissions
+        if self._barrier is None:
+            self._start_barrier()
+
+    def _start_barrier(self) -> None:
+        memory = self.sim.memory
+        memory.unsynced = False  # covered by this sync, which starts after those commits
+        self._barrier = asyncio.get_running_loop().run_in_executor(None, memory.sync)
+        self._barrier.add_done_callback(self._synced)
+
+    def _synced(self, barrier: asyncio.Future[None]) -> None:
+        self._barrier = None
+        error = "cancelled" if barrier.cancelled() else barrier.exception()  # not known durable: fail
+        if error is not None:
+            logger.error("%s: the simulator's state file could not be synced: %s", self.address, error)
+            self._waiting.clear()
+            self._hang_up(f"state file sync failed: {error}")
+            return
+        if self.sim.memory.unsynced:  # committed again meanwhile: everything waits for that too
+            self._start_barrier()
+            return
+        waiting, self._waiting = self._waiting, []
+        if self._open:
+            self._deliver(waiting)  # even if empty: it also schedules the wake-up of a stall or busy task
 
     def _deliver(self, emissions: list[Emission]) -> None:
         loop = asyncio.get_running_loop()
@@ -97,7 +146,7 @@ class SimTransport(InboxTransport):
     def _poll(self) -> None:
         self._wake = None
         if self._open:
-            self._deliver(self.sim.process(b""))
+            self._run(b"")
 
     def _arrive(self, data: bytes, disconnect: bool) -> None:
         if self._timers:  # forget the timers that have run or were cancelled (none without timing)

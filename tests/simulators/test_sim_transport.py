@@ -83,3 +83,115 @@ async def test_stall_over_sim_transport() -> None:
     (status,) = await exchange(transport, codec, frame)
     assert decode_device(status.data).state == TaskState.RESULT
     await transport.close()
+
+
+class BlockingSync:
+    """Stands in for `FiscalMemory.sync`: records each call, runs the real fsync, and can be held."""
+
+    def __init__(self, real, fail: Exception | None = None) -> None:  # type: ignore[no-untyped-def]
+        import threading
+
+        self.real = real
+        self.fail = fail
+        self.calls = 0
+        self.release = threading.Event()
+        self.started = threading.Event()
+
+    def __call__(self) -> None:
+        self.calls += 1
+        self.started.set()
+        assert self.release.wait(10), "the test never released the sync"
+        if self.fail is not None:
+            raise self.fail
+        self.real()
+
+
+async def wait_for(event, seconds: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    for _ in range(int(seconds / 0.005)):
+        if event.is_set():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("timed out")
+
+
+async def test_state_file_replies_wait_until_the_commit_is_durable(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """No reply leaves before the document it reports is fsynced: the commit runs without waiting for
+    the disk, the log is fsynced off the event loop, and the reply is held until that is done."""
+    import os
+
+    from simulators.atol import fiscal_memory
+    from simulators.atol.testing import InProcessHost
+
+    path = tmp_path / "s.db"
+    sim = Simulator(DeviceConfig(), state_path=path)
+    memory = sim.memory
+    sync = BlockingSync(memory.sync)
+    monkeypatch.setattr(memory, "sync", sync)
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(fiscal_memory.os, "fsync", lambda fd: (synced.append(os.fstat(fd).st_ino), real_fsync(fd))[1])
+    transport = SimTransport(sim)
+    await transport.connect()
+    codec = HostCodec()
+    frame, _, _ = codec.add_frame(cmd.EnterMode(1, 30))
+    (status,) = await exchange(transport, codec, frame)  # nothing committed: answered at once
+    assert decode_device(status.data).state == TaskState.RESULT and sync.calls == 0
+
+    frame, _, _ = codec.add_frame(cmd.OpenShift(), flags=AddFlags.NEED_RESULT)
+    await transport.write(frame, deadline_in(1))
+    await wait_for(sync.started)
+    assert [d.kind for d in memory.documents] == ["shift_open"]  # committed (the log is written) ...
+    assert memory._conn().execute("PRAGMA synchronous").fetchone()[0] == 1  # ... without waiting for the disk
+    with pytest.raises(TransportTimeout):  # ... and neither the A1 nor the result leaves before the fsync
+        await transport.read(4096, deadline_in(0.1))
+    assert synced == []
+    sync.release.set()
+    accepted, result = await exchange(transport, codec, b"", 2)
+    assert decode_device(accepted.data).state == TaskState.PENDING
+    assert decode_device(result.data).state == TaskState.ASYNC_RESULT
+    assert synced == [os.stat(str(path) + "-wal").st_ino] and sync.calls == 1 and not memory.unsynced
+
+    # Another user of the same simulator (a test's feed(), a server) commits with synchronous=FULL.
+    host = InProcessHost(sim)
+    host.codec.task_id = 100  # clear of the task ids still in the buffer
+    host.call_ok(cmd.CashIn(0, 100))
+    assert memory._conn().execute("PRAGMA synchronous").fetchone()[0] == 2 and not memory.unsynced
+    assert sync.calls == 1
+    await transport.close()
+    sim.close()
+
+
+async def test_a_failed_sync_drops_the_reply_and_the_link(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    sim = Simulator(DeviceConfig(), state_path=tmp_path / "s.db")
+    sync = BlockingSync(sim.memory.sync, fail=OSError(5, "Input/output error"))
+    sync.release.set()
+    monkeypatch.setattr(sim.memory, "sync", sync)
+    transport = SimTransport(sim)
+    await transport.connect()
+    codec = HostCodec()
+    for request in (cmd.EnterMode(1, 30), cmd.OpenShift()):
+        frame, _, _ = codec.add_frame(request)
+        await transport.write(frame, deadline_in(1))
+    decoder = FrameDecoder()
+    frames = decoder.feed(await transport.read(4096, deadline_in(1)))  # EnterMode's reply only
+    assert [decode_device(f.data).state for f in frames] == [TaskState.RESULT]
+    with pytest.raises(Disconnected):  # OpenShift's reply was never confirmed durable: never sent
+        await transport.read(4096, deadline_in(2))
+    assert sync.calls == 1
+    sim.close()
+
+
+async def test_ram_only_simulator_needs_no_sync(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    sim = Simulator(DeviceConfig())
+    monkeypatch.setattr(sim.memory, "sync", lambda: pytest.fail("nothing to sync in RAM"))
+    transport = SimTransport(sim)
+    await transport.connect()
+    codec = HostCodec()
+    for request in (cmd.EnterMode(1, 30), cmd.OpenShift()):
+        frame, _, _ = codec.add_frame(request)
+        (status,) = await exchange(transport, codec, frame)
+        assert decode_device(status.data).state == TaskState.RESULT
+    assert [d.kind for d in sim.documents] == ["shift_open"] and not sim.memory.unsynced
+    await transport.close()
