@@ -195,3 +195,30 @@ async def test_ram_only_simulator_needs_no_sync(monkeypatch) -> None:  # type: i
         assert decode_device(status.data).state == TaskState.RESULT
     assert [d.kind for d in sim.documents] == ["shift_open"] and not sim.memory.unsynced
     await transport.close()
+
+
+async def test_power_cut_after_a_close_over_sim_transport_keeps_the_receipt(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from simulators.atol import FiscalMemory
+
+    path = tmp_path / "s.db"
+    sim = Simulator(DeviceConfig(), state_path=path)
+    sim.faults.power_cut("after_close_receipt_before_reply")
+    transport = SimTransport(sim)
+    await transport.connect()
+    codec = HostCodec()
+    for request in (cmd.EnterMode(1, 30), cmd.OpenReceipt(0, 1), cmd.RegisterItem(2, "Хлеб", 15000, 1000, tax=1)):
+        frame, _, _ = codec.add_frame(request)
+        (status,) = await exchange(transport, codec, frame)
+        assert decode_device(status.data).state == TaskState.RESULT
+    frame, _, _ = codec.add_frame(cmd.CloseReceipt(0, 1, 0))
+    await transport.write(frame, deadline_in(1))
+    with pytest.raises(TransportTimeout):  # the power went before the reply
+        await transport.read(4096, deadline_in(0.2))
+    assert sim.power_cuts == 1 and not sim.memory.unsynced  # the commit was synced all the same
+    reader = FiscalMemory(path)  # another connection: what is in the file
+    try:
+        assert [d.kind for d in reader.documents] == ["shift_open", "receipt"]
+    finally:
+        reader.close()
+    await transport.close()
+    sim.close()
