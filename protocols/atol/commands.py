@@ -719,7 +719,14 @@ class CommandSpec:
 
     @property
     def code_bytes(self) -> bytes:
-        return bytes(self.code) if isinstance(self.code, tuple) else bytes((self.code,))
+        return _CODE_BYTES.get(self.code) or (bytes(self.code) if isinstance(self.code, tuple) else bytes((self.code,)))
+
+
+#: `CommandSpec.code_bytes` of the registered commands (the code is fixed; encoded once).
+_CODE_BYTES: dict[Code, bytes] = {}
+#: Access passwords as sent (2 BCD bytes), both ways: there are few, and one is used over and over.
+_PASSWORD_BYTES: dict[int, bytes] = {}
+_PASSWORD_VALUES: dict[bytes, int] = {}
 
 
 DEFAULT_TIMEOUT_S: Final = Timeouts().T5
@@ -778,6 +785,7 @@ def _register(
     if code in COMMANDS or request in _BY_REQUEST:
         raise RuntimeError(f"duplicate command registration {code!r}")
     COMMANDS[code] = spec
+    _CODE_BYTES[code] = bytes(code) if isinstance(code, tuple) else bytes((code,))
     _BY_REQUEST[request] = spec
     _BY_REPLY.setdefault(reply, spec)
 
@@ -1292,14 +1300,22 @@ def _fmt(code: Code) -> str:
 def encode_request(req: Request, password: int = 0, dialect: Dialect = DEFAULT_DIALECT) -> bytes:
     """Request -> `<password: 2 BCD> <code> <params>` (the payload of a v3 ADD / a v2 frame)."""
     spec = spec_of(req)
-    return encode_bcd(password, 2) + spec.code_bytes + spec.request.build(req, dialect)
+    head = _PASSWORD_BYTES.get(password) if type(password) is int else None
+    if head is None:
+        head = encode_bcd(password, 2)  # raises for a bad password: nothing is remembered then
+        if type(password) is int:
+            _PASSWORD_BYTES[password] = head
+    return head + spec.code_bytes + spec.request.build(req, dialect)
 
 
 def decode_request(payload: bytes, dialect: Dialect = DEFAULT_DIALECT) -> tuple[int, Request]:
     """`<password> <code> <params>` -> (password, request); ProtocolError on garbage or unknown code."""
     if len(payload) < 3:
         raise ProtocolError(f"payload too short: {bytes(payload).hex(' ')}")
-    password = decode_bcd(payload[:2])
+    head = bytes(payload[:2])
+    password = _PASSWORD_VALUES.get(head)
+    if password is None:
+        password = _PASSWORD_VALUES[head] = decode_bcd(head)  # raises for bad BCD: nothing remembered
     code: Code = payload[2]
     start = 3
     if code == 0xA4:

@@ -59,11 +59,12 @@ class FlatLayout:
         # Index lists of the fields that need a conversion, so plain fields cost nothing extra.
         object.__setattr__(self, "_dec", tuple((i, f) for i, f in enumerate(self.decoders) if f is not None))
         object.__setattr__(self, "_enc", tuple((i, f) for i, f in enumerate(self.encoders) if f is not None))
+        object.__setattr__(self, "_all", self.names + ((self.tail_name,) if self.tail_name is not None else ()))
 
     @property
     def all_names(self) -> tuple[str, ...]:
         """Field names in wire order, the greedy tail (if any) last."""
-        return self.names + ((self.tail_name,) if self.tail_name is not None else ())
+        return self._all  # type: ignore[attr-defined,no-any-return]
 
     def parse_list(self, data: bytes) -> list[Any]:
         """Field values in `all_names` order."""
@@ -90,10 +91,10 @@ class FlatLayout:
         return raw + (tail if self.tail_encoder is None else self.tail_encoder(tail))
 
     def parse(self, data: bytes) -> dict[str, Any]:
-        return dict(zip(self.all_names, self.parse_list(data)))
+        return dict(zip(self._all, self.parse_list(data)))  # type: ignore[attr-defined]
 
     def build(self, values: dict[str, Any]) -> bytes:
-        return self.build_list([values[name] for name in self.all_names])
+        return self.build_list([values[name] for name in self._all])  # type: ignore[attr-defined]
 
 
 def _exact_bytes(n: int) -> Convert:
