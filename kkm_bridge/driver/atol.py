@@ -107,6 +107,16 @@ class _Cmd:
     barrier: bool = False
 
 
+_READ_TLV: list[_Cmd] = []  # "read TLV n" for n = 1, 2, ...: the same immutable commands for every document
+
+
+def _read_tlv_commands(done: int, count: int) -> list[_Cmd]:
+    """Commands reading TLVs `done + 1` .. `done + count` of the open document."""
+    while len(_READ_TLV) < done + count:
+        _READ_TLV.append(_Cmd(f"read TLV {len(_READ_TLV) + 1}", cmd.FnReadTlv()))
+    return _READ_TLV[done : done + count]
+
+
 def _kind_of_receipt(operation: Operation) -> DocumentKind:
     return KIND_BY_RECEIPT_TYPE[RECEIPT_TYPES[operation]]
 
@@ -537,7 +547,7 @@ class AtolDriver:
     ) -> tuple[int, list[tuple[int, bytes]]] | None:
         commands = [_Cmd(f"open document {number}", cmd.FnOpenDocument(number))]
         first = max(1, min(FIRST_TLV_BATCH, self.link.window - 1))  # the first batch fills the window
-        commands += [_Cmd(f"read TLV {i + 1}", cmd.FnReadTlv()) for i in range(first)]
+        commands += _read_tlv_commands(0, first)
         doc_type: int | None = None
         size_hint: int | None = None  # TLV bytes of the document, when A4 45 says (simulator layout)
         records: list[tuple[int, bytes]] = []
@@ -579,7 +589,7 @@ class AtolDriver:
                 # last batch does not overshoot by many commands.
                 average = consumed / len(records)
                 batch = max(1, min(TLV_BATCH, -(-(size_hint - consumed) // max(1, int(average))) + 1))
-            commands = [_Cmd(f"read TLV {len(records) + i + 1}", cmd.FnReadTlv()) for i in range(batch)]
+            commands = _read_tlv_commands(len(records), batch)
 
     async def _read_document(self, number: int) -> FiscalDocument:
         doc_type, records = await self._read_tlvs(number)

@@ -298,8 +298,9 @@ class V3Link:
                 data = await self.transport.read(4096)
                 self._last_rx = self._clock()
                 self.stats.bytes_in += len(data)
+                debug = logger.isEnabledFor(logging.DEBUG)  # once per chunk, not per frame
                 for event in self._decoder.feed(data):
-                    reply = self._on_event(event)  # not a coroutine: this runs for every frame in
+                    reply = self._on_event(event, debug)  # not a coroutine: this runs for every frame in
                     if reply is not None:
                         await self._write(reply)
         except asyncio.CancelledError:
@@ -323,8 +324,12 @@ class V3Link:
                 waiter.set_exception(error)
                 waiter.exception()
 
-    def _on_event(self, event: Frame | FrameError) -> bytes | None:
-        """Take one frame (or corrupt frame) from the device; returns a frame to send back, if any."""
+    def _on_event(self, event: Frame | FrameError, debug: bool | None = None) -> bytes | None:
+        """Take one frame (or corrupt frame) from the device; returns a frame to send back, if any.
+
+        `debug`: whether debug logging is on (None: ask the logger)."""
+        if debug is None:
+            debug = logger.isEnabledFor(logging.DEBUG)
         if isinstance(event, FrameError):
             return self._on_corrupt(event)
         self.stats.frames_in += 1
@@ -333,7 +338,7 @@ class V3Link:
             self.stats.resend_requests_in += 1
             pending = self._pending.get(pid)
             if pending is not None:
-                if logger.isEnabledFor(logging.DEBUG):
+                if debug:
                     logger.debug("device asks to resend packet %02X", pid, extra=self._ctx())
                 pending.attempts += 1  # the device lost the first copy: it may now run out of order
                 return pending.frame
@@ -344,17 +349,17 @@ class V3Link:
             logger.warning("undecodable status in packet %02X: %s", pid, exc, extra=self._ctx())
             return None
         if pid == ASYNC_PACKET_ID:
-            if logger.isEnabledFor(logging.DEBUG):
+            if debug:
                 logger.debug("async %s for task %s", status.state.name, status.tid, extra=self._ctx())
             if status.tid is not None and status.state.has_tid:
                 self._store_result(status.tid, status.state, status.payload)
             return None
         pending = self._pending.get(pid)
         if pending is None or pending.future.done():
-            if logger.isEnabledFor(logging.DEBUG):
+            if debug:
                 logger.debug("late or duplicate answer for packet %02X ignored", pid, extra=self._ctx())
             return None
-        if logger.isEnabledFor(logging.DEBUG):
+        if debug:
             logger.debug("packet %02X (%s): %s", pid, pending.what, status.state.name, extra=self._ctx())
         del self._pending[pid]  # answered: neither resent nor "oldest unanswered" any more
         pending.future.set_result(status)
