@@ -51,6 +51,9 @@ class InboxTransport(Transport):
                 self._open = False
                 raise Disconnected(f"{self.address}: {self._hangup}")
             self._arrived.clear()
+            if deadline is None:  # no limit (the driver's reader): no timeout context per read
+                await self._arrived.wait()
+                continue
             try:
                 async with asyncio.timeout_at(deadline):
                     await self._arrived.wait()
