@@ -18,7 +18,7 @@ until `connect()` is called again; a stall releases its held reply when it ends.
 
 Durability barrier: with a state file, the simulator's commits through this transport do not fsync on
 the event loop (`FiscalMemory.defer_sync`); after a command that committed, the transport fsyncs the
-state file's log on the loop's default executor and holds everything the device sends from then on
+state file's log on a thread of its own and holds everything the device sends from then on
 until that is done. So no reply that reports a document leaves before the document is on disk, as with
 `synchronous=FULL`, but the loop (in the daemon: every HTTP request, the journal, the worker) is not
 stopped for an fsync per receipt. A failed sync drops the held output and hangs the link up.
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from kkm_bridge.transports.base import Deadline, Transport
 from kkm_bridge.transports.errors import Disconnected
@@ -40,6 +41,17 @@ from .simulator import Emission, Simulator
 logger = logging.getLogger(__name__)
 
 _SIMULATORS: dict[str, Simulator] = {}
+#: The thread that fsyncs state files (made on first use). Not the loop's default executor: the
+#: daemon's journal runs its SQLite work there (`asyncio.to_thread`), and a device reply must not queue
+#: behind it, nor the journal behind a sync.
+_sync_executor: ThreadPoolExecutor | None = None
+
+
+def _syncer() -> ThreadPoolExecutor:
+    global _sync_executor
+    if _sync_executor is None:
+        _sync_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sim-state-sync")
+    return _sync_executor
 
 
 def register_simulator(name: str, sim: Simulator) -> None:
@@ -107,7 +119,7 @@ class SimTransport(InboxTransport):
     def _start_barrier(self) -> None:
         memory = self.sim.memory
         memory.unsynced = False  # covered by this sync, which starts after those commits
-        self._barrier = asyncio.get_running_loop().run_in_executor(None, memory.sync)
+        self._barrier = asyncio.get_running_loop().run_in_executor(_syncer(), memory.sync)
         self._barrier.add_done_callback(self._synced)
 
     def _synced(self, barrier: asyncio.Future[None]) -> None:
