@@ -400,33 +400,11 @@ class Journal:
 
         with self._write() as conn:
             now = self._now_ms()
-            matches: list[tuple[sqlite3.Row, str]] = []
-            if key is not None:
-                row = self._fetch(conn, "scope = ? AND idempotency_key = ?", (scope, key))
-                if row is not None:
-                    matches.append((row, "idempotency_key"))
-            if order_id is not None:
-                row = self._fetch(conn, "scope = ? AND kind = ? AND order_id = ?", (scope, kind, order_id))
-                if row is not None:
-                    matches.append((row, "order_id"))
-            for row, field in matches:
-                if row["body_hash"] != digest or row["kind"] != kind or row["device_id"] != device_id:
-                    log.info(
-                        "journal: %s reused with a different request (existing job %s)", field, row["job_id"],
-                        extra={"job_id": row["job_id"], "device_id": device_id},
-                    )
-                    raise DuplicateConflict(row["job_id"], field)
-            if matches:
-                owners = {row["job_id"] for row, _ in matches}
-                if len(owners) > 1:
-                    # The key belongs to one job and the order id to another: not a retry of either.
-                    raise DuplicateConflict(matches[-1][0]["job_id"], matches[-1][1])
-                existing = self._row_to_job(matches[0][0])
-                log.info(
-                    "journal: replay of job %s (state %s)", existing.job_id, existing.state,
-                    extra={"job_id": existing.job_id, "device_id": device_id},
-                )
-                return AcceptOutcome(existing, replay=True)
+            if claim is not None:
+                # A refund's replay must be found before its limit is checked: the refund itself counts.
+                existing = self._existing(conn, scope, key, order_id, kind, device_id, digest, job_id)
+                if existing is not None:
+                    return existing
             original_key = check_refund(conn, claim, scope) if claim is not None else None
             try:
                 cursor = conn.execute(
@@ -436,11 +414,13 @@ class Journal:
                     (job_id, kind, device_id, scope, priority, key, order_id, digest, request_json,
                      JobState.ACCEPTED.value, deadline_ms, now, now),
                 )
-            except sqlite3.IntegrityError as exc:
-                # The job id's UNIQUE index answers "is this id taken?" (no SELECT before every insert).
-                if "jobs.job_id" in str(exc):
-                    raise DuplicateConflict(job_id, "job_id") from None
-                raise
+            except sqlite3.IntegrityError:
+                # The UNIQUE indexes (key, order id, job id) answer "is this new?" for the common case, so no
+                # SELECT runs before every insert; only a conflict looks for the job that owns the identifier.
+                existing = self._existing(conn, scope, key, order_id, kind, device_id, digest, job_id)
+                if existing is None:
+                    raise
+                return existing
             seq = cursor.lastrowid
             assert seq is not None
             if claim is not None and original_key is not None:
@@ -459,6 +439,51 @@ class Journal:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("journal: accepted job %s (kind=%s priority=%d)", job_id, kind, priority, extra=context)
         return AcceptOutcome(created, replay=False)
+
+    def _existing(
+        self,
+        conn: sqlite3.Connection,
+        scope: str,
+        key: str | None,
+        order_id: str | None,
+        kind: str,
+        device_id: str,
+        digest: str,
+        job_id: str,
+    ) -> AcceptOutcome | None:
+        """The job that already owns the new job's idempotency key or order id, as a replay (same kind,
+        device and body hash); ``DuplicateConflict`` if it is a different request, or if the job id is
+        taken; None if nothing owns any of them."""
+        matches: list[tuple[sqlite3.Row, str]] = []
+        if key is not None:
+            row = self._fetch(conn, "scope = ? AND idempotency_key = ?", (scope, key))
+            if row is not None:
+                matches.append((row, "idempotency_key"))
+        if order_id is not None:
+            row = self._fetch(conn, "scope = ? AND kind = ? AND order_id = ?", (scope, kind, order_id))
+            if row is not None:
+                matches.append((row, "order_id"))
+        for row, field in matches:
+            if row["body_hash"] != digest or row["kind"] != kind or row["device_id"] != device_id:
+                log.info(
+                    "journal: %s reused with a different request (existing job %s)", field, row["job_id"],
+                    extra={"job_id": row["job_id"], "device_id": device_id},
+                )
+                raise DuplicateConflict(row["job_id"], field)
+        if matches:
+            owners = {row["job_id"] for row, _ in matches}
+            if len(owners) > 1:
+                # The key belongs to one job and the order id to another: not a retry of either.
+                raise DuplicateConflict(matches[-1][0]["job_id"], matches[-1][1])
+            existing = self._row_to_job(matches[0][0])
+            log.info(
+                "journal: replay of job %s (state %s)", existing.job_id, existing.state,
+                extra={"job_id": existing.job_id, "device_id": device_id},
+            )
+            return AcceptOutcome(existing, replay=True)
+        if conn.execute("SELECT 1 FROM jobs WHERE job_id = ?", (job_id,)).fetchone() is not None:
+            raise DuplicateConflict(job_id, "job_id")
+        return None
 
     def claim_next(self, device_id: str) -> Job | None:
         """Take the device's next ``accepted`` job (highest priority, then oldest) and mark it ``in_progress``
