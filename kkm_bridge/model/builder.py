@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 from .currency import CURRENCIES, Currency
 from .errors import InputError, Problem, ValidationError, join_path
-from .money import DEFAULT_MAX_AMOUNT, DEFAULT_MAX_QUANTITY, parse_amount, parse_quantity
+from .money import DEFAULT_MAX_AMOUNT, DEFAULT_MAX_QUANTITY, parse_amount, parse_quantity, parse_scaled
 from .receipt import (
     Cashier,
     Client,
@@ -260,8 +260,8 @@ def _item_parts(
         if raw is None:
             parts[key] = None
             continue
-        try:
-            parts[key] = parse_amount(raw, f"{path}/{key}", minor_digits, max_minor=options.max_amount)
+        try:  # parse_amount's body, called directly (4 amounts per line)
+            parts[key] = parse_scaled(raw, f"{path}/{key}", minor_digits, max_scaled=options.max_amount, what="amount")
         except InputError as exc:
             collected.take(exc)
 
@@ -313,6 +313,9 @@ def _item_parts(
             collected.take(exc)
 
     for key in ("product_code", "barcode"):
+        if key not in obj:  # the usual case: nothing to check
+            parts[key] = None
+            continue
         before = len(collected)
         value = _opt_str(obj, key, path, collected, digits_ok=True)
         if len(collected) == before:
@@ -325,19 +328,13 @@ _ITEM_REQUIRED_KEYS = frozenset(_ITEM_REQUIRED)
 
 
 def _item_from_parts(parts: Mapping[str, Any]) -> Item:
+    get = parts.get
+    # Positional, in Item's field order (name, price, quantity, vat_rate, unit, discount, markup, section,
+    # kind, product_code, barcode, vat_sum): one line per item per request.
     return Item(
-        name=parts["name"],
-        price=parts["price"],
-        quantity=parts["quantity"],
-        vat_rate=parts["vat_rate"],
-        unit=parts.get("unit", DEFAULT_UNIT),
-        discount=parts.get("discount") or 0,
-        markup=parts.get("markup") or 0,
-        section=parts.get("section"),
-        kind=parts.get("kind", ItemKind.GOODS),
-        product_code=parts.get("product_code"),
-        barcode=parts.get("barcode"),
-        vat_sum=parts.get("vat_sum"),
+        parts["name"], parts["price"], parts["quantity"], parts["vat_rate"], get("unit", DEFAULT_UNIT),
+        get("discount") or 0, get("markup") or 0, get("section"), get("kind", ItemKind.GOODS),
+        get("product_code"), get("barcode"), get("vat_sum"),
     )
 
 
