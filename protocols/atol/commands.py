@@ -614,6 +614,8 @@ class _Codec:
 
     `to_fields(obj, dialect) -> dict` and `from_fields(container, dialect) -> obj` convert between the
     dataclass and the layout's field values when they are not one-to-one (flags, nibbles, dialects).
+    `to_list`/`from_list`: the same conversions on the values in wire order, which the flat engine uses
+    instead when given (no dict per call: for the replies read many times per document).
     """
 
     cls: type
@@ -628,6 +630,8 @@ class _Codec:
     _getter: Any = None
     _direct_parse: bool = False
     _direct_build: bool = False
+    to_list: _Hook | None = None
+    from_list: _Hook | None = None
 
     def __post_init__(self) -> None:
         self._names = tuple(f.name for f in fields(self.cls))
@@ -672,8 +676,11 @@ class _Codec:
         if self.layout is None:
             return b""
         try:
-            if self._direct_build and _ENGINE == "flat":
-                return self._flat.build_list(self._getter(obj))  # type: ignore[union-attr]
+            if _ENGINE == "flat" and self._flat is not None:
+                if self._direct_build:
+                    return self._flat.build_list(self._getter(obj))
+                if self.to_list is not None:
+                    return self._flat.build_list(self.to_list(obj, dialect))
             values = self.to_fields(obj, dialect) if self.to_fields else {n: getattr(obj, n) for n in self._names}
             return self.engine().build(values)  # type: ignore[no-any-return]
         except ProtocolError:
@@ -691,14 +698,21 @@ class _Codec:
             raise ProtocolError(f"{self.cls.__name__}: {n} bytes, expected at least {self.min_size}")
         if self.layout is None:
             return self.cls()
+        listed: list[Any] | None = None
         try:
-            if self._direct_parse and _ENGINE == "flat":
-                return self.cls(*self._flat.parse_list(data))  # type: ignore[union-attr]
-            values = self.engine().parse(data)
+            if _ENGINE == "flat" and self._flat is not None:
+                if self._direct_parse:
+                    return self.cls(*self._flat.parse_list(data))
+                if self.from_list is not None:
+                    listed = self._flat.parse_list(data)
+            if listed is None:
+                values = self.engine().parse(data)
         except ProtocolError:
             raise
         except (c.ConstructError, ValueError, TypeError, struct.error, UnicodeError) as exc:
             raise ProtocolError(f"cannot decode {self.cls.__name__}: {exc}") from None
+        if listed is not None:
+            return self.from_list(listed, dialect)  # type: ignore[misc]
         if self.from_fields:
             return self.from_fields(values, dialect)
         return self.cls(**{k: values[k] for k in self._names})
@@ -773,12 +787,14 @@ def _register(
     req_from: _Hook | None = None,
     rep_to: _Hook | None = None,
     rep_from: _Hook | None = None,
+    rep_to_list: _Hook | None = None,
+    rep_from_list: _Hook | None = None,
 ) -> None:
     spec = CommandSpec(
         code=code,
         name=request.__name__,
         request=_Codec(request, request_layout, req_to, req_from),
-        reply=_Codec(reply, reply_layout, rep_to, rep_from),
+        reply=_Codec(reply, reply_layout, rep_to, rep_from, to_list=rep_to_list, from_list=rep_from_list),
         shape=shape,
         timeout_s=T5_BY_COMMAND.get(code, DEFAULT_TIMEOUT_S) if isinstance(code, int) else DEFAULT_TIMEOUT_S,
     )
@@ -1241,10 +1257,19 @@ def _tlv_to(r: FnReadTlvReply, d: Dialect) -> dict[str, Any]:
 
 
 def _tlv_from(v: Any, d: Dialect) -> FnReadTlvReply:
-    value = bytes(v["value"])
-    if len(value) != v["length"]:
-        raise ProtocolError(f"TLV length {v['length']} but {len(value)} value bytes")
-    return FnReadTlvReply(v["tag"], value)
+    return _tlv_from_list([v["tag"], v["length"], v["value"]], d)
+
+
+def _tlv_to_list(r: FnReadTlvReply, d: Dialect) -> list[Any]:
+    return [r.tag, len(r.value), r.value]
+
+
+def _tlv_from_list(v: list[Any], d: Dialect) -> FnReadTlvReply:
+    tag, length, raw = v
+    value = bytes(raw)
+    if len(value) != length:
+        raise ProtocolError(f"TLV length {length} but {len(value)} value bytes")
+    return FnReadTlvReply(tag, value)
 
 
 _register(
@@ -1255,6 +1280,8 @@ _register(
     shape=ReplyShape.STD2,
     rep_to=_tlv_to,
     rep_from=_tlv_from,
+    rep_to_list=_tlv_to_list,
+    rep_from_list=_tlv_from_list,
 )
 
 # --------------------------------------------------------------------------------------------------
