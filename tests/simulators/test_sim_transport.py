@@ -130,8 +130,8 @@ async def test_state_file_replies_wait_until_the_commit_is_durable(tmp_path, mon
     sync = BlockingSync(memory.sync)
     monkeypatch.setattr(memory, "sync", sync)
     synced: list[int] = []
-    real_fsync = os.fsync
-    monkeypatch.setattr(fiscal_memory.os, "fsync", lambda fd: (synced.append(os.fstat(fd).st_ino), real_fsync(fd))[1])
+    real_sync = fiscal_memory._datasync
+    monkeypatch.setattr(fiscal_memory, "_datasync", lambda fd: (synced.append(os.fstat(fd).st_ino), real_sync(fd))[1])
     transport = SimTransport(sim)
     await transport.connect()
     codec = HostCodec()
