@@ -465,6 +465,16 @@ class V3Link:
         self._unwatch(pending)
         return status
 
+    def _answered(self, pending: _Pending) -> TaskStatus:
+        """`_await_sync` for a pending whose future is done."""
+        try:
+            status = pending.future.result()
+        except BaseException:
+            self._unwatch(pending, stop_resend=True)
+            raise
+        self._unwatch(pending)
+        return status
+
     def _unwatch(self, pending: _Pending, stop_resend: bool = False) -> None:
         """`pending` no longer expects its status: no retransmission of it starts after this.
 
@@ -690,7 +700,8 @@ class V3Link:
                     await self._settle(acks)
                     continue
                 head = inflight[0]
-                status = await self._await_sync(head.pending)
+                # Usually answered already: take it without a coroutine (what `_await_sync` would do).
+                status = self._answered(head.pending) if head.sync.done() else await self._await_sync(head.pending)
                 if not self._accept(head.tid, head.pending, status):
                     # Buffer full: everything queued after it was refused too, unless an ACK freed a
                     # slot in between - then the device holds tasks out of order, and we must stop.
@@ -715,7 +726,10 @@ class V3Link:
                         await asyncio.sleep(self.timeouts.result_poll * overflows)
                     logger.info("task buffer full: pipeline window now %d", window, extra=self._ctx())
                     continue
-                result = await self.wait_result(head.tid, steps[head.index].timeout)
+                # (what `wait_result` returns at once, without a coroutine; it also does `_check`)
+                result = self._results.get(head.tid) if self._failure is None and self._reader is not None else None
+                if result is None:
+                    result = await self.wait_result(head.tid, steps[head.index].timeout)
                 inflight.popleft()
                 if not result.ok:
                     await self._drop(inflight)
