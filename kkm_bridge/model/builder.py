@@ -175,11 +175,22 @@ def _opt_str(
     return value.strip()
 
 
+#: Each ``StrEnum``'s members by value, for ``parse_enum``.
+_ENUM_VALUES: dict[type[StrEnum], dict[str, Any]] = {}
+
+
 def parse_enum(value: object, path: str, enum: type[E], code: str, what: str) -> E:
     """A ``StrEnum`` member from its value (case-insensitive); ``code`` with the allowed list otherwise."""
     if isinstance(value, str):
+        text = value.strip().lower()
+        members = _ENUM_VALUES.get(enum)
+        if members is None:
+            members = _ENUM_VALUES[enum] = {member.value: member for member in enum}
+        found = members.get(text)  # a dict look-up instead of EnumType.__call__ (runs per item, per payment)
+        if found is not None:
+            return found
         try:
-            return enum(value.strip().lower())
+            return enum(text)  # whatever else the enum itself accepts (a _missing_ hook)
         except ValueError:
             pass
     allowed = ", ".join(m.value for m in enum)

@@ -168,9 +168,7 @@ _NON_FINITE_RE: Final = re.compile(r"[+-]?(?:nan|snan|inf|infinity)", re.IGNOREC
 # Exponent guard: a value with more than this many integer digits is rejected before any
 # arithmetic, so "1e999999999" cannot make us build a gigantic integer.
 _MAX_INTEGER_DIGITS: Final = 40
-# ``parse_scaled``'s fast path: digits, optionally a point and more digits (ASCII only: ``\d`` would
-# also match other scripts' digits, which the general path reads through Decimal).
-_PLAIN_DECIMAL_RE: Final = re.compile(r"([0-9]+)(?:\.([0-9]*))?")
+# ``parse_scaled``'s fast path: powers of ten for the usual digit counts.
 _POWERS_OF_TEN: Final = tuple(10**n for n in range(10))
 _FAST_INT_LIMIT: Final = 10**_MAX_INTEGER_DIGITS
 #: A numeric string longer than this is refused (``not_a_number``) before it is read.
@@ -207,11 +205,12 @@ def parse_scaled(
     if 0 <= digits < len(_POWERS_OF_TEN):
         if type(value) is str:
             text = value.strip()
-            match = _PLAIN_DECIMAL_RE.fullmatch(text) if len(text) <= _MAX_TEXT else None
-            if match is not None:
-                whole, fraction = match.groups()
-                fraction = fraction.rstrip("0") if fraction else ""
-                if len(whole) <= _MAX_INTEGER_DIGITS and len(fraction) <= digits:
+            whole, _, fraction = text.partition(".")
+            # ASCII digits, optionally a point and more ASCII digits (other scripts' digits, signs,
+            # exponents and every malformed text go the general way).
+            if whole.isdigit() and whole.isascii() and len(whole) <= _MAX_INTEGER_DIGITS and len(text) <= _MAX_TEXT:
+                fraction = fraction.rstrip("0")  # "1.500" is 1.5: trailing zeros are spelling, not precision
+                if not fraction or (len(fraction) <= digits and fraction.isdigit() and fraction.isascii()):
                     scaled = int(whole) * _POWERS_OF_TEN[digits]
                     if fraction:
                         scaled += int(fraction) * _POWERS_OF_TEN[digits - len(fraction)]

@@ -78,7 +78,9 @@ def test_cached_amounts_are_not_part_of_the_value() -> None:
     assert pickle.loads(pickle.dumps(bigger)).total == 45100
 
 
-@given(st.one_of(st.text(max_size=20), st.integers(-5, 200), st.sampled_from(["16", "none", "20/120", " 12 % ", "12.5"])))
+@given(
+    st.one_of(st.text(max_size=20), st.integers(-5, 200), st.sampled_from(["16", "none", "20/120", " 12 % ", "12.5"]))
+)
 def test_remembered_rates_parse_like_vat_rate(value: object) -> None:
     from kkm_bridge.model import builder
     from kkm_bridge.model.errors import InputError
@@ -111,3 +113,21 @@ def test_unit_alias_lookup_like_general_path(value: str) -> None:
 
     for text in (value, "pcs", "kg", "PCS", " kg ", "796", "шт"):
         assert resolve(text) == resolve(f" {text}\t")  # the padded spelling always takes the general path
+
+
+@given(st.one_of(st.text(max_size=12), st.sampled_from(["sell", " SELL ", "Card", "cash", "mobile", "goods", "x"])))
+def test_parse_enum_like_the_enum_itself(value: str) -> None:
+    from kkm_bridge.model.builder import parse_enum
+    from kkm_bridge.model.errors import InputError
+
+    for enum in (Operation, PaymentType, ItemKind):
+        try:
+            expected: object = enum(value.strip().lower())
+        except ValueError:
+            expected = "bad"
+        try:
+            got: object = parse_enum(value, "/p", enum, "bad", "thing")
+        except InputError as exc:
+            assert (exc.code, exc.path) == ("bad", "/p")
+            got = "bad"
+        assert got == expected and (got == "bad" or got is expected)
