@@ -47,7 +47,7 @@ def command_code(payload: bytes) -> int | None:
     return payload[2] if len(payload) >= 3 else None
 
 
-@dataclass
+@dataclass(slots=True)
 class Outgoing:
     """One frame the device is about to send.
 

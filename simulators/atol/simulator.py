@@ -43,7 +43,7 @@ class PowerCut(Exception):
         self.stage = stage
 
 
-@dataclass
+@dataclass(slots=True)
 class Emission:
     """Bytes the device sends, with wire-level instructions for the server carrying them."""
 

@@ -29,7 +29,7 @@ _NEED_RESULT = int(AddFlags.NEED_RESULT)
 _IGNORE_ERR = int(AddFlags.IGNORE_ERR)
 
 
-@dataclass
+@dataclass(slots=True)
 class Task:
     """One task in the buffer and, once executed, its result."""
 
