@@ -58,6 +58,11 @@ class Transport(ABC):
     One task may read while another writes; concurrent readers (or writers) are serialised.
     """
 
+    #: True for a transport whose `_write` hands the bytes over without ever suspending (an in-process
+    #: peer): no other writer can run in the middle of such a write, so `write` skips the write lock
+    #: (four coroutine calls per frame). A subclass whose `_write` awaits anything must leave it False.
+    writes_at_once: bool = False
+
     def __init__(self, address: str) -> None:
         #: Human-readable address (normally the URI) used in messages and logs.
         self.address = address
@@ -96,6 +101,12 @@ class Transport(ABC):
         """Hand all of `data` to the OS / link layer, or raise (TransportTimeout, Disconnected)."""
         payload = data if type(data) is bytes else bytes(data)
         if not payload:
+            return
+        if self.writes_at_once and not self._link_hook and not self._write_lock.locked():
+            self._require_connected()
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("%s tx %s", self.address, payload.hex(" "))
+            await self._write(payload, deadline)  # completes without suspending: nothing can interleave
             return
         async with self._write_lock:
             if self._link_hook:

@@ -21,7 +21,11 @@ class InboxTransport(Transport):
 
     Shared by `MemoryTransport` and the simulator's `sim://` transport: both differ only in where
     written bytes go and in what ends the link, so the inbox and its deadline-bound read live here once.
+    Their `_write` hands the bytes to the peer at once (`writes_at_once`: no write lock needed); a
+    subclass whose `_write` awaits must set `writes_at_once = False`.
     """
+
+    writes_at_once = True
 
     def __init__(self, address: str) -> None:
         super().__init__(address)
