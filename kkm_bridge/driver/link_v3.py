@@ -398,10 +398,10 @@ class V3Link:
 
     # -- frames out -----------------------------------------------------------------------------
 
-    async def _write(self, frame: bytes) -> None:
+    async def _write(self, frame: bytes, now: float | None = None) -> None:
         # No lock of our own: `Transport.write` sends each frame whole, one writer at a time.
         try:
-            await self.transport.write(frame, self._clock() + self.timeouts.connect)
+            await self.transport.write(frame, (self._clock() if now is None else now) + self.timeouts.connect)
         except TransportError as exc:
             error = DeviceUnreachable(f"{self.transport.address}: {exc}")
             self._fail_all(error, cause=exc)
@@ -444,7 +444,7 @@ class V3Link:
         self._pending[pid] = pending
         self._arm(now + self.timeouts.sync_reply)
         try:
-            await self._write(frame)
+            await self._write(frame, now)
         except BaseException:
             self._pending.pop(pid, None)
             raise
