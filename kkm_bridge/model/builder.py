@@ -28,11 +28,11 @@ call the per-part parsers (``parse_item``, ``parse_payment``...) directly with t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from .currency import CURRENCIES, Currency
