@@ -218,7 +218,8 @@ class FrameDecoder:
                         self._flush_noise(events)
                 if idx < 0:
                     break
-                self._flush_noise(events)
+                if self._noise:  # (no call when there is none: the usual case)
+                    self._flush_noise(events)
                 # Fast path for the common case: whole frames with nothing to unescape are already
                 # here, back to back. It yields exactly what the byte-level path below would.
                 if idx + 4 < end:
