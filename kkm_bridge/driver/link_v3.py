@@ -238,6 +238,7 @@ class V3Link:
         self._last_rx = 0.0
         self._seq = 0
         self._clock = _loop_time  # the running loop's clock; bound to the loop itself by open()
+        self._loop: asyncio.AbstractEventLoop | None = None  # set by open()
         #: The retransmission watchdog: one timer for every unanswered frame (see `_on_watch`).
         self._watch: asyncio.TimerHandle | None = None
         self._watch_at = 0.0
@@ -265,7 +266,8 @@ class V3Link:
         self._failure = None
         self._results.clear()
         self._live_tids.clear()
-        self._clock = asyncio.get_running_loop().time
+        self._loop = asyncio.get_running_loop()
+        self._clock = self._loop.time
         self._last_rx = self._now()
         self._reader = asyncio.get_running_loop().create_task(self._read_loop(), name="atol-v3-reader")
         await self.abort()
@@ -437,7 +439,7 @@ class V3Link:
         self._check()
         pid = self._next_pid()
         frame = encode_frame(pid, encode_host(message))
-        future: asyncio.Future[TaskStatus] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[TaskStatus] = self._loop.create_future()  # type: ignore[union-attr]  # open() set it
         self._seq += 1
         now = self._clock()
         pending = _Pending(pid, frame, message, future, now, seq=self._seq, give_up_at=now, name=name)
