@@ -271,9 +271,11 @@ class DeviceWorker:
         else:
             self.queue.release()
         handle = self.handle(job)
-        log.info("worker %s: %s job %s (%s, priority %s)", self.device_id,
-                 "replayed" if outcome.replay else "queued", job.job_id, job.kind, job.priority.name.lower(),
-                 extra={**self._ctx, "job_id": job.job_id})
+        # Per-job INFO lines: their arguments and extras are only built when INFO is on.
+        if log.isEnabledFor(logging.INFO):
+            log.info("worker %s: %s job %s (%s, priority %s)", self.device_id,
+                     "replayed" if outcome.replay else "queued", job.job_id, job.kind, job.priority.name.lower(),
+                     extra={**self._ctx, "job_id": job.job_id})
         return Submission(job, outcome.replay, handle)
 
     def handle(self, job: Job) -> JobHandle:
@@ -558,8 +560,9 @@ class DeviceWorker:
                 await self.journal.record_preflight(job.job_id, preflight.to_facts())
             else:
                 preflight = ready.preflight
-            log.info("worker %s: sending job %s (%s, attempt %d, last document %s)", self.device_id, job.job_id,
-                     job.kind, job.attempts, preflight.last_document_number, extra=ctx)
+            if log.isEnabledFor(logging.INFO):
+                log.info("worker %s: sending job %s (%s, attempt %d, last document %s)", self.device_id, job.job_id,
+                         job.kind, job.attempts, preflight.last_document_number, extra=ctx)
             try:
                 outcome = await execute(op, self.device)
             except Exception as exc:
@@ -589,8 +592,9 @@ class DeviceWorker:
         self._finish(done)
 
     def _log_done(self, job: Job, document_number: int | None) -> None:
-        log.info("worker %s: job %s done (document %s)", self.device_id, job.job_id, document_number,
-                 extra={**self._ctx, "job_id": job.job_id})
+        if log.isEnabledFor(logging.INFO):
+            log.info("worker %s: job %s done (document %s)", self.device_id, job.job_id, document_number,
+                     extra={**self._ctx, "job_id": job.job_id})
 
     async def _after_refusal(self, job: Job, op: Operation, preflight: Preflight, code: str, message: str) -> None:
         ctx = {**self._ctx, "job_id": job.job_id}
