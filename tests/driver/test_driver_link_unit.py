@@ -326,3 +326,69 @@ async def test_held_acks_after_a_failure_are_cleared_by_its_abort(pair: tuple[V3
     assert not any(isinstance(m, Ack) for m in messages)  # nothing ACKed one by one ...
     assert isinstance(messages[-1], Abort)  # ... the failure's ABORT clears the buffer
     assert not link._live_tids
+
+
+async def test_a_lost_add_behind_the_head_is_resent_while_the_head_is_waited_for(
+    pair: tuple[V3Link, Device],
+) -> None:
+    """The retransmission watchdog covers every unanswered frame, not only the one being waited for:
+    here the head's result only comes once the device has the (lost) second ADD."""
+    link, device = pair
+    await link.open()
+    adds: list[Frame] = []
+    head: list[int] = []
+
+    def lose_second_add(dev: Device, frame: Frame) -> None:
+        message = decode_host(frame.data)
+        if isinstance(message, Add):
+            adds.append(frame)
+            if len(adds) == 1:  # the head: queued, its result held back
+                head.append(message.tid)
+                dev.send(frame.packet_id, TaskStatus(TaskState.PENDING))
+            elif len(adds) == 2:
+                return  # lost on the way
+            else:  # the second ADD again: now both tasks finish
+                dev.send(frame.packet_id, TaskStatus(TaskState.PENDING))
+                dev.send(ASYNC_PACKET_ID, TaskStatus(TaskState.ASYNC_RESULT, head[0], b"\x55\x00\x00"))
+                dev.send(ASYNC_PACKET_ID, TaskStatus(TaskState.ASYNC_RESULT, message.tid, b"\x55\x00\x00"))
+        elif isinstance(message, Req):
+            if len(adds) >= 3:  # polls are only answered once the device is unblocked
+                dev.send(frame.packet_id, TaskStatus(TaskState.RESULT, None, b"\x55\x00\x00"))
+        else:
+            polite(dev, frame)
+
+    device.handler = lose_second_add
+    results = await link.run_pipeline([PipelineStep(f"s{i}", PAYLOAD, 5.0) for i in range(2)], release="abort")
+    assert [r.ok for r in results] == [True, True]
+    assert len(adds) == 3 and adds[2] == adds[1]  # the very same packet, sent again
+    assert link.stats.retransmits >= 1
+    assert not link.last_tainted  # nothing was sent after it: it cannot have run out of order
+
+
+async def test_a_dropped_pipeline_add_is_not_resent_after_the_abort(pair: tuple[V3Link, Device]) -> None:
+    """A failed pipeline drops the ADDs still unanswered: no retransmission of them follows the ABORT."""
+    link, device = pair
+    await link.open()
+    adds: list[int] = []
+
+    def fail_first_lose_second(dev: Device, frame: Frame) -> None:
+        message = decode_host(frame.data)
+        if isinstance(message, Add):
+            adds.append(message.tid)
+            if len(adds) == 1:
+                dev.send(frame.packet_id, TaskStatus(TaskState.PENDING))
+                dev.send(ASYNC_PACKET_ID, TaskStatus(TaskState.ASYNC_ERROR, message.tid, b"\x55\x67\x00"))
+            # later ADDs get no answer at all
+        else:
+            polite(dev, frame)
+
+    device.handler = fail_first_lose_second
+    from kkm_bridge.driver.link_v3 import PipelineFailed
+
+    with pytest.raises(PipelineFailed):
+        await link.run_pipeline([PipelineStep(f"s{i}", PAYLOAD, 5.0) for i in range(3)])
+    await asyncio.sleep(3 * FAST.sync_reply)  # long enough for the watchdog to have resent anything
+    messages = [decode_host(f.data) for f in device.frames[1:] if f.data]
+    abort_at = max(i for i, m in enumerate(messages) if isinstance(m, Abort))
+    assert not any(isinstance(m, Add) for m in messages[abort_at + 1 :])
+    assert not link._pending
