@@ -36,6 +36,7 @@ from kkm_bridge.transports.memory import InboxTransport
 from kkm_bridge.transports.uri import TransportAddress, register_scheme
 
 from .config import DeviceConfig
+from .fiscal_memory import FiscalMemory
 from .simulator import Emission, Simulator
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class SimTransport(InboxTransport):
         self._timers: set[asyncio.TimerHandle] = set()
         self._wake: asyncio.TimerHandle | None = None
         self._due = 0.0  # loop time until which earlier output is still "on the wire"
-        self._barrier: asyncio.Future[None] | None = None  # the state file's fsync in flight
+        self._syncing = False  # the state file's fsync is in flight
         self._waiting: list[Emission] = []  # output held until that fsync is done
 
     async def connect(self, deadline: Deadline = None) -> None:
@@ -109,22 +110,34 @@ class SimTransport(InboxTransport):
             emissions = self.sim.process(data)
         finally:
             memory.defer_sync = False
-        if self._barrier is None and not memory.unsynced:
+        if not self._syncing and not memory.unsynced:
             self._deliver(emissions)
             return
         self._waiting += emissions
-        if self._barrier is None:
+        if not self._syncing:
             self._start_barrier()
 
     def _start_barrier(self) -> None:
         memory = self.sim.memory
-        memory.unsynced = False  # covered by this sync, which starts after those commits
-        self._barrier = asyncio.get_running_loop().run_in_executor(_syncer(), memory.sync)
-        self._barrier.add_done_callback(self._synced)
+        _syncer().submit(self._sync, asyncio.get_running_loop(), memory)
+        memory.unsynced = False  # covered by that sync: every commit so far happened on this thread
+        self._syncing = True
 
-    def _synced(self, barrier: asyncio.Future[None]) -> None:
-        self._barrier = None
-        error = "cancelled" if barrier.cancelled() else barrier.exception()  # not known durable: fail
+    def _sync(self, loop: asyncio.AbstractEventLoop, memory: FiscalMemory) -> None:
+        """On the sync thread: fsync, then hand the outcome straight to the loop (one wake-up, no
+        future chained to a future)."""
+        error: BaseException | None = None
+        try:
+            memory.sync()
+        except BaseException as exc:  # reported on the loop: the held output is dropped
+            error = exc
+        try:
+            loop.call_soon_threadsafe(self._synced, error)
+        except RuntimeError:  # the loop has closed: nobody waits for this output any more
+            pass
+
+    def _synced(self, error: BaseException | None) -> None:
+        self._syncing = False
         if error is not None:
             logger.error("%s: the simulator's state file could not be synced: %s", self.address, error)
             self._waiting.clear()
