@@ -98,6 +98,9 @@ TAGS: Final[dict[int, TagInfo]] = {
 }
 
 _EPOCH: Final = _dt.datetime(1970, 1, 1)
+# TlvType members as module globals: `TlvType.X` goes through the enum's attribute descriptor each time.
+_BYTE, _UINT32, _VLN, _FVLN = TlvType.BYTE, TlvType.UINT32, TlvType.VLN, TlvType.FVLN
+_STRING, _UNIXTIME, _BYTES, _STLV = TlvType.STRING, TlvType.UNIXTIME, TlvType.BYTES, TlvType.STLV
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +131,25 @@ def decode_tlv(data: bytes) -> tuple[Tlv, int]:
 
 def decode_tlvs(data: bytes) -> list[Tlv]:
     """All records in `data` (which must be exactly a sequence of records)."""
-    out: list[Tlv] = []
+    return [Tlv(tag, value) for tag, value in _records(data)]
+
+
+def _records(data: bytes) -> list[tuple[int, bytes]]:
+    """(tag, value) of each record in `data`: what `decode_tlv` finds at each position, with its
+    errors, without copying the rest of `data` for every record."""
+    out: list[tuple[int, bytes]] = []
     pos = 0
-    while pos < len(data):
-        record, used = decode_tlv(data[pos:])
-        out.append(record)
-        pos += used
+    end = len(data)
+    while pos < end:
+        if end - pos < 4:
+            decode_tlv(data[pos:])  # raises: header truncated
+        tag = data[pos] | data[pos + 1] << 8
+        length = data[pos + 2] | data[pos + 3] << 8
+        stop = pos + 4 + length
+        if stop > end:
+            decode_tlv(data[pos:])  # raises: value truncated
+        out.append((tag, bytes(data[pos + 4 : stop])))
+        pos = stop
     return out
 
 
@@ -151,26 +167,26 @@ def _uint(value: int, size: int | None) -> bytes:
 def encode_value(tag: int, value: Any) -> bytes:
     """A Python value -> the value bytes for `tag` (per its TlvType; unknown tags take raw bytes)."""
     info = TAGS.get(tag)
-    kind = info.type if info else TlvType.BYTES
-    if kind is TlvType.BYTE:
+    kind = info.type if info else _BYTES
+    if kind is _BYTE:
         return _uint(value, 1)
-    if kind is TlvType.UINT32:
+    if kind is _UINT32:
         return _uint(value, 4)
-    if kind is TlvType.VLN:
+    if kind is _VLN:
         return _uint(value, None)
-    if kind is TlvType.FVLN:
+    if kind is _FVLN:
         return bytes((3,)) + _uint(value, None)
-    if kind is TlvType.STRING:
+    if kind is _STRING:
         try:
             return str(value).encode("cp866")
         except UnicodeEncodeError:
             raise ProtocolError(f"text not encodable as CP866: {value!r}") from None
-    if kind is TlvType.UNIXTIME:
+    if kind is _UNIXTIME:
         if not isinstance(value, _dt.datetime):
             raise ProtocolError(f"expected a datetime, got {value!r}")
         seconds = (value.replace(tzinfo=None) - _EPOCH) // _dt.timedelta(seconds=1)
         return _uint(seconds, 4)
-    if kind is TlvType.STLV:
+    if kind is _STLV:
         return build_document(value)
     return bytes(value)
 
@@ -178,14 +194,15 @@ def encode_value(tag: int, value: Any) -> bytes:
 def decode_value(tag: int, raw: bytes) -> Any:
     """Value bytes -> Python value for `tag` (inverse of `encode_value`)."""
     info = TAGS.get(tag)
-    kind = info.type if info else TlvType.BYTES
-    # Identity tests, not a dict: a plain Enum hashes through a Python-level __hash__.
-    if kind is TlvType.BYTE or kind is TlvType.UINT32 or kind is TlvType.VLN:
-        expected = 1 if kind is TlvType.BYTE else 4 if kind is TlvType.UINT32 else None
+    kind = info.type if info else _BYTES
+    # Identity tests against module aliases: no Enum hashing, no Enum attribute lookups (these run
+    # for every TLV of every document read back).
+    if kind is _BYTE or kind is _UINT32 or kind is _VLN:
+        expected = 1 if kind is _BYTE else 4 if kind is _UINT32 else None
         if (expected is not None and len(raw) != expected) or not raw or len(raw) > 8:
             raise ProtocolError(f"tag {tag}: bad integer length {len(raw)}")
         return int.from_bytes(raw, "little")
-    if kind is TlvType.FVLN:
+    if kind is _FVLN:
         if len(raw) < 2:
             raise ProtocolError(f"tag {tag}: FVLN too short")
         places, number = raw[0], int.from_bytes(raw[1:], "little")
@@ -195,13 +212,13 @@ def decode_value(tag: int, raw: bytes) -> Any:
         if number % scale:
             raise ProtocolError(f"tag {tag}: quantity finer than thousandths")
         return number // scale
-    if kind is TlvType.STRING:
+    if kind is _STRING:
         return bytes(raw).decode("cp866")
-    if kind is TlvType.UNIXTIME:
+    if kind is _UNIXTIME:
         if len(raw) != 4:
             raise ProtocolError(f"tag {tag}: unixtime must be 4 bytes")
         return _EPOCH + _dt.timedelta(seconds=int.from_bytes(raw, "little"))
-    if kind is TlvType.STLV:
+    if kind is _STLV:
         return parse_document(raw)
     return bytes(raw)
 
@@ -213,4 +230,4 @@ def build_document(fields: list[tuple[int, Any]]) -> bytes:
 
 def parse_document(data: bytes) -> list[tuple[int, Any]]:
     """Concatenated TLV records -> [(tag, python value), ...]."""
-    return [(t.tag, decode_value(t.tag, t.value)) for t in decode_tlvs(data)]
+    return [(tag, decode_value(tag, value)) for tag, value in _records(data)]
