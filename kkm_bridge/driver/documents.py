@@ -58,7 +58,10 @@ FFD_VAT_LABELS: dict[int, str] = {1: "20", 2: "10", 3: "20/120", 4: "10/110", 5:
 
 def vat_label(code: int, tax_table: dict[int, TaxSlot]) -> str | None:
     """The rate code ("12", "none") an item's tag 1199 value stands for (see the module docstring)."""
-    labels = {slot.label for slot in tax_table.values()}
+    return _vat_label(code, tax_table, {slot.label for slot in tax_table.values()})
+
+
+def _vat_label(code: int, tax_table: dict[int, TaxSlot], labels: set[str]) -> str | None:
     ffd = FFD_VAT_LABELS.get(code)
     if ffd is not None and ffd in labels:
         return ffd
@@ -79,15 +82,21 @@ def document_from_tlvs(
     """Build the document from its raw TLV records; ProtocolFailure on a malformed value."""
     values: dict[int, Any] = {}
     vat: dict[str, int] = {}
+    labels: set[str] | None = None  # the table's rate codes, made at the first item
+    percents: dict[str, Decimal | None] = {}
     try:
         for tag, raw in records:
             value = tlv.decode_value(tag, raw)
             if tag == tlv.ITEM:
                 fields = dict(value)
-                label = vat_label(int(fields.get(tlv.ITEM_VAT_RATE, 0)), tax_table)
+                if labels is None:
+                    labels = {slot.label for slot in tax_table.values()}
+                label = _vat_label(int(fields.get(tlv.ITEM_VAT_RATE, 0)), tax_table, labels)
                 if label is not None:
                     amount = int(fields.get(tlv.ITEM_AMOUNT, 0))
-                    percent = _percent_for(label, tax_table)
+                    if label not in percents:
+                        percents[label] = _percent_for(label, tax_table)
+                    percent = percents[label]
                     vat[label] = vat.get(label, 0) + (vat_included(amount, percent) if percent is not None else 0)
             else:
                 values.setdefault(tag, value)
