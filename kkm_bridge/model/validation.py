@@ -203,8 +203,8 @@ def check_item(
             )
     if not options.units.is_allowed(item.unit):
         problems.append(Problem("unknown_unit", join_path(path, "unit"), f"Unknown measure unit {item.unit}"))
-    if when is not None and not profile.allows(item.vat_rate, when):  # the path only for a problem
-        rate_problem = profile.check_rate(item.vat_rate, when, join_path(path, "vat_rate"))
+    if when is not None:
+        rate_problem = profile.check_rate(item.vat_rate, when, f"{path}/vat_rate")
         if rate_problem is not None:
             problems.append(rate_problem)
     if item.section is not None and item.section < 0:
