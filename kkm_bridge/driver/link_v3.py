@@ -88,6 +88,10 @@ async def _settled(future: asyncio.Future[Any], timeout: float) -> bool:
 Release = Literal["ack", "abort", "ack_at_end"]
 MAX_ID = 0xDF  # packet and task ids run 0x00..0xDF (atol4j), F0 is the device's async id
 _RUNNING = (TaskState.PENDING, TaskState.IN_PROGRESS, TaskState.WAITING)
+# Enum members used per task, as module globals (`TaskState.X` is a descriptor lookup each time).
+_OK_STATES = (TaskState.RESULT, TaskState.ASYNC_RESULT)
+_STOPPED = TaskState.STOPPED
+_NEED_RESULT = AddFlags.NEED_RESULT
 _ABORT = Abort()  # frozen, no fields: one instance serves every ABORT
 
 
@@ -118,11 +122,11 @@ class TaskResult:
 
     @property
     def ok(self) -> bool:
-        return self.state in (TaskState.RESULT, TaskState.ASYNC_RESULT)
+        return self.state in _OK_STATES
 
     @property
     def stopped(self) -> bool:
-        return self.state is TaskState.STOPPED
+        return self.state is _STOPPED
 
 
 @dataclass
@@ -566,7 +570,7 @@ class V3Link:
         self._live_tids.add(tid)
         self.stats.tasks += 1
         try:
-            pending = await self._send(Add(tid, payload, AddFlags.NEED_RESULT), name)
+            pending = await self._send(Add(tid, payload, _NEED_RESULT), name)
         except BaseException:
             self._live_tids.discard(tid)
             raise

@@ -605,6 +605,10 @@ class ReplyShape(Enum):
     CASH = "4D data"
 
 
+# ReplyShape members as module globals for encode_reply/decode_reply, which test the shape of every
+# reply: `ReplyShape.X` goes through the enum's attribute descriptor each time.
+_STD, _STD2, _BARE, _STATE, _DTYPE = ReplyShape.STD, ReplyShape.STD2, ReplyShape.BARE, ReplyShape.STATE, ReplyShape.DTYPE
+
 _Hook = Callable[[Any, Dialect], Any]
 
 
@@ -1367,15 +1371,15 @@ def encode_reply(reply: Reply, dialect: Dialect = DEFAULT_DIALECT) -> bytes:
         raise ProtocolError(f"not a reply: {reply!r}")
     body = spec.reply.build(reply, dialect)
     shape = spec.shape
-    if shape is ReplyShape.STD:
+    if shape is _STD:
         return b"\x55\x00\x00" + body
-    if shape is ReplyShape.STD2:
+    if shape is _STD2:
         return b"\x55\x00" + body
-    if shape is ReplyShape.BARE:
+    if shape is _BARE:
         return b"\x55" + body
-    if shape is ReplyShape.STATE:
+    if shape is _STATE:
         return bytes((dialect.state_reply_code,)) + body
-    if shape is ReplyShape.DTYPE:
+    if shape is _DTYPE:
         return (b"\x00" + body) if dialect.device_type_error_byte else body
     return b"\x4d" + body  # CASH
 
@@ -1398,19 +1402,19 @@ def decode_reply(code: Code, data: bytes, dialect: Dialect = DEFAULT_DIALECT) ->
     shape = spec.shape
     first = data[0]
     codec = spec.reply
-    if shape is ReplyShape.STD or shape is ReplyShape.STD2:
+    if shape is _STD or shape is _STD2:
         if first != REPLY_OK or len(data) < 2:
             raise ProtocolError(f"bad reply to {_fmt(code)}: {data[:8].hex(' ')}")
         if data[1]:
             return _error_from_55(data)
         if codec.cls is Ok:
             return Ok()
-        return codec.parse(data[3:] if shape is ReplyShape.STD else data[2:], dialect, exact=False)
-    if shape is ReplyShape.BARE:
+        return codec.parse(data[3:] if shape is _STD else data[2:], dialect, exact=False)
+    if shape is _BARE:
         if first != REPLY_OK:
             raise ProtocolError(f"bad reply to {_fmt(code)}: {data[:8].hex(' ')}")
         return codec.parse(data[1:], dialect, exact=False)
-    if shape is ReplyShape.STATE:
+    if shape is _STATE:
         # A short `55 err ext` is an error; otherwise the first byte is the reply code (ignored, as
         # atol4j does, because 0x44 is unconfirmed).
         if first == REPLY_OK and len(data) < 1 + (codec.fixed_size or 0) and len(data) >= 2:
@@ -1418,7 +1422,7 @@ def decode_reply(code: Code, data: bytes, dialect: Dialect = DEFAULT_DIALECT) ->
                 return _error_from_55(data)
             raise ProtocolError(f"short 3F reply: {data.hex(' ')}")
         return codec.parse(data[1:], dialect, exact=False)
-    if shape is ReplyShape.DTYPE:
+    if shape is _DTYPE:
         # `encode_reply(ErrorReply)` is the generic `55 err ext`; accept it besides a bare error byte.
         if first == REPLY_OK and 2 <= len(data) <= 3 and data[1]:
             return _error_from_55(data)
