@@ -128,6 +128,13 @@ CREATE TABLE IF NOT EXISTS documents (number INTEGER PRIMARY KEY, kind TEXT NOT 
 """
 
 
+def _put_meta(db: sqlite3.Connection, key: str, value: str) -> None:
+    """Set one `meta` row in place. `INSERT OR REPLACE` deletes and re-inserts the row, which rewrites
+    the key's index page too: a third page in the log at every commit instead of two."""
+    if db.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key)).rowcount == 0:
+        db.execute("INSERT INTO meta VALUES (?, ?)", (key, value))
+
+
 def _decode(body: str) -> FiscalDocument:
     return FiscalDocument.from_dict(json.loads(body))
 
@@ -340,9 +347,9 @@ class FiscalMemory:
         try:
             if document is not None:
                 db.execute("INSERT INTO documents VALUES (?, ?, ?)", (document.number, document.kind, body))
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('device', ?)", (device_json,))
+            _put_meta(db, "device", device_json)
             if extra_json != self._extra_json:  # the registration data rarely changes: one statement less
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('extra', ?)", (extra_json,))
+                _put_meta(db, "extra", extra_json)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
