@@ -169,7 +169,7 @@ class TaskState(IntEnum):
     @property
     def has_tid(self) -> bool:
         """Only the async results carry the task id (reference §1.3)."""
-        return self in (TaskState.ASYNC_RESULT, TaskState.ASYNC_ERROR)
+        return self in _WITH_TID
 
     @property
     def is_final(self) -> bool:
