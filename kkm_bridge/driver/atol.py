@@ -340,7 +340,7 @@ class AtolDriver:
                     continue
                 if partial is not None:
                     partial.extend(
-                        self._decode(c.request, r, Step(i, c.name, s.command))
+                        self._decode(c.request, r, None, i, c.name, s)
                         for i, (c, r, s) in enumerate(zip(full, failed.results, steps))
                         if i >= len(prefix)
                     )
