@@ -107,6 +107,8 @@ class _Cmd:
     barrier: bool = False
 
 
+#: The status pipeline's fixed commands (immutable: made once).
+_STATUS_COMMANDS = (_Cmd("device state", cmd.DeviceState()), _Cmd("FN shift state", cmd.FnShiftState()))
 _READ_TLV: list[_Cmd] = []  # "read TLV n" for n = 1, 2, ...: the same immutable commands for every document
 
 
@@ -423,7 +425,7 @@ class AtolDriver:
             return await self._status()
 
     async def _status(self) -> DeviceStatus:
-        commands = [_Cmd("device state", cmd.DeviceState()), _Cmd("FN shift state", cmd.FnShiftState())]
+        commands = list(_STATUS_COMMANDS)
         known = self._last_document
         if known is not None:
             # The usual probe of `_find_last_document` (is there a document after the last one we know
