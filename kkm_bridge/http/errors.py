@@ -19,12 +19,15 @@ missing/bad credentials or token       401    unauthorized / token_expired
 key valid but not allowed / cross-site 403    forbidden / cross_site_request
 unknown check, cashbox, route          404    not_found
 journal ``DuplicateConflict``          409    duplicate_check
+refunds of one sale beyond the sale    409    refund_exceeds_original (``http.refunds``)
 wrong method                           405    method_not_allowed
 wrong content type                     415    unsupported_media_type
 body too large                         413    body_too_large
 queue or rate limit full               429    queue_full / rate_limited (+ Retry-After)
 device refused the operation           422    device_refused (+ device_code, device_error)
 device unreachable (sync mode)         503    device_unavailable (+ Retry-After)
+job failed without printing            503    its error code, e.g. operator_failed (+ Retry-After:
+                                              the same key runs it again)
 ====================================== ====== =========================================================
 
 A ``ConfigError`` is the operator's mistake, never the client's: it is a 500, logged, and not mapped here.

@@ -93,7 +93,8 @@ OPERATIONS: tuple[Operation, ...] = (
 _DESCRIPTIONS = {
     400: "validation error (every problem listed in error.details)", 401: "missing, invalid or expired credentials",
     403: "forbidden, or a cross-site browser request", 404: "not found", 409: "duplicate_check: idempotency key "
-    "or order id reused with a different body", 413: "body too large", 415: "the body must be application/json",
+    "or order id reused with a different body; refund_exceeds_original: refunds of one sale beyond its total or "
+    "quantities", 413: "body too large", 415: "the body must be application/json",
     422: "the device refused (device_code, device_error)", 429: "queue or rate limit full (Retry-After)",
     503: "device unavailable or timed out (Retry-After)",
 }
