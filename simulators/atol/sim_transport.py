@@ -140,6 +140,7 @@ class SimTransport(InboxTransport):
         self._syncing = False
         if error is not None:
             logger.error("%s: the simulator's state file could not be synced: %s", self.address, error)
+            self.sim.memory.unsynced = True  # whatever the device says next waits for a sync that works
             self._waiting.clear()
             self._hang_up(f"state file sync failed: {error}")
             return

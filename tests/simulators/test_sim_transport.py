@@ -180,6 +180,11 @@ async def test_a_failed_sync_drops_the_reply_and_the_link(tmp_path, monkeypatch)
     with pytest.raises(Disconnected):  # OpenShift's reply was never confirmed durable: never sent
         await transport.read(4096, deadline_in(2))
     assert sync.calls == 1
+    sync.fail = None  # the disk is back: after a reconnect, the next reply waits for a sync that works
+    await transport.connect()
+    frame, _, _ = codec.add_frame(cmd.Beep())
+    (status,) = await exchange(transport, codec, frame)
+    assert decode_device(status.data).state == TaskState.RESULT and sync.calls == 2
     sim.close()
 
 
