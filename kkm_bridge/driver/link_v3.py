@@ -756,7 +756,8 @@ class V3Link:
             for task in acks:
                 task.cancel()
             await self._drop(inflight)
-            await asyncio.gather(*acks, return_exceptions=True)
+            if acks:  # (gather of nothing is a no-op: skipped)
+                await asyncio.gather(*acks, return_exceptions=True)
             raise
 
     async def _release(self, held: list[int], release: Release) -> None:
@@ -785,7 +786,8 @@ class V3Link:
             item.sync.cancel()
             if item.pending.resend is not None:
                 resends.append(item.pending.resend)
-        await asyncio.gather(*resends, return_exceptions=True)
+        if resends:  # (gather of nothing is a no-op: skipped)
+            await asyncio.gather(*resends, return_exceptions=True)
 
     @staticmethod
     def _unacked(acks: list[asyncio.Task[None]]) -> int:
