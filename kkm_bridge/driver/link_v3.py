@@ -416,6 +416,10 @@ class V3Link:
         self.stats.frames_out += 1
 
     def _next_pid(self) -> int:
+        pid = 0 if self._pid >= MAX_ID else self._pid + 1
+        if pid not in self._pending:  # the usual case, without the search loop
+            self._pid = pid
+            return pid
         for _ in range(MAX_ID + 1):
             self._pid = 0 if self._pid >= MAX_ID else self._pid + 1
             if self._pid not in self._pending:
@@ -423,6 +427,10 @@ class V3Link:
         raise ProtocolFailure("no free packet id")
 
     def _next_tid(self) -> int:
+        tid = 0 if self._tid >= MAX_ID else self._tid + 1
+        if tid not in self._live_tids:  # the usual case, without the search loop
+            self._tid = tid
+            return tid
         for _ in range(MAX_ID + 1):
             self._tid = 0 if self._tid >= MAX_ID else self._tid + 1
             if self._tid not in self._live_tids:
