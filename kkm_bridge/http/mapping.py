@@ -68,7 +68,7 @@ class MappedReceipt:
     receipt: Receipt | None = None
 
 
-def _amount(value: Decimal) -> Decimal | str:
+def amount_text(value: Decimal) -> Decimal | str:
     """Amounts go to the journal as plain strings: exact, and the same text for 100 and 100.0.
 
     A value no receipt can hold (NaN, 1e999999, 1e-999999) is passed on as it is, so the model rejects it
@@ -80,15 +80,15 @@ def _amount(value: Decimal) -> Decimal | str:
 
 
 def _item(item: ItemIn) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": item.name, "price": _amount(item.price), "quantity": _amount(item.quantity)}
+    out: dict[str, Any] = {"name": item.name, "price": amount_text(item.price), "quantity": amount_text(item.quantity)}
     if item.vat_rate is not UNSET:
-        out["vat_rate"] = item.vat_rate if not isinstance(item.vat_rate, Decimal) else _amount(item.vat_rate)
+        out["vat_rate"] = item.vat_rate if not isinstance(item.vat_rate, Decimal) else amount_text(item.vat_rate)
     if item.vat_sum is not None:
-        out["vat_sum"] = _amount(item.vat_sum)
+        out["vat_sum"] = amount_text(item.vat_sum)
     if item.measurement is not None:
         out["unit"] = item.measurement
     if item.discount is not None:
-        out["discount"] = _amount(item.discount)
+        out["discount"] = amount_text(item.discount)
     for name in ("section", "kind", "product_code", "barcode"):
         value = getattr(item, name)
         if value is not None:
@@ -129,12 +129,12 @@ def _payments(request: SellRequest | RefundRequest, problems: list[Problem]) -> 
     if request.payments is not None:
         if request.payment_type is not None:
             problems.append(Problem("conflicting_fields", "/payment_type", "send payment_type or payments, not both"))
-        return [{"type": kind(p.type), "amount": _amount(p.sum)} for p in request.payments]
+        return [{"type": kind(p.type), "amount": amount_text(p.sum)} for p in request.payments]
     if request.payment_type is not None:
         if request.total_sum is None:
             problems.append(Problem("missing_field", "/total_sum", "total_sum is required with payment_type"))
             return None
-        return [{"type": kind(request.payment_type), "amount": _amount(request.total_sum)}]
+        return [{"type": kind(request.payment_type), "amount": amount_text(request.total_sum)}]
     return None
 
 
@@ -207,7 +207,7 @@ def map_check(
     if payments is not None:
         body["payments"] = payments
     if request.total_sum is not None:
-        body["total"] = _amount(request.total_sum)
+        body["total"] = amount_text(request.total_sum)
     if request.client is not None and (client := _client(request.client)) is not None:
         body["client"] = client
     if (cashier := _cashier(request.cashier)) is not None:

@@ -16,7 +16,7 @@ from kkm_bridge.workers.operations import Fiscalize
 
 from .errors import ApiError, from_problems, json_response, not_found
 from .jobs import failure_error, idempotency_key, major, prefers_async, state_of, submit
-from .mapping import map_check
+from .mapping import amount_text, map_check
 from .refunds import RefundExceedsOriginal, refund_exceeds
 from .requests import CHECK_ID, SERVICES, base_url, read_body
 from .schemas import (
@@ -164,7 +164,7 @@ async def refund(request: web.Request) -> web.Response:
         "fiscal_sign": payload.original.fiscal_sign,
         "date_time": payload.original.date_time,
         "registration_number": payload.original.registration_number,
-        "total": format(payload.original.total, "f"),
+        "total": amount_text(payload.original.total),  # 1e999999999 must reach the model's check, not format()
     }
     try:
         return await _check(request, services, payload, JobKind.SELL_RETURN.value, original, box=box)

@@ -92,3 +92,14 @@ async def test_a_refund_the_device_refused_frees_its_part(api: Api, simulator: S
     assert status == 409 and error["error"]["code"] == "refund_exceeds_original"
     assert "700.00 left to refund" in error["error"]["message"]
     assert [d.total for d in receipts(simulator)] == [120000, 50000]
+
+
+async def test_an_absurd_original_total_is_a_400_not_a_crash(api: Api, config: Config, simulator: Simulator) -> None:
+    """Found by schemathesis: formatting 1e999999999 as plain text ran out of memory (a 500)."""
+    body = sell_body(original={"fiscal_sign": "1234567890", "date_time": "2026-01-15T09:00:00",
+                               "registration_number": "032600010282", "total": "1e999999999"})
+    status, error, _ = await api.post("/api/v1/check/refund", body)
+    assert status == 400, error
+    assert error["error"]["details"][0]["path"] == "/original/total"
+    assert error["error"]["details"][0]["code"] == "value_too_large"
+    assert receipts(simulator) == [] and journal_jobs(config) == []
