@@ -143,7 +143,10 @@ async def submit(
 
 async def _submit(services: Services, new: NewJob, run_async: bool, plan: Operation | None = None) -> Submission:
     try:
-        return await services.manager.submit(new, require_online=not run_async, plan=plan)
+        # A synchronous request answers only once the job has finished, and its job is claimed (a durable
+        # commit, which syncs this record too) before the device is touched: its accept needs no fsync of
+        # its own. A 202 reports the job as accepted, so an asynchronous accept is durable at once.
+        return await services.manager.submit(new, require_online=not run_async, plan=plan, durable=run_async)
     except DuplicateConflict as exc:
         raise from_duplicate(exc) from None
     except QueueFull as exc:

@@ -2,7 +2,9 @@
 
 One SQLite file in the state directory (e.g. ``<state_dir>/journal.sqlite3``): mode 0600 (also its -wal/-shm
 files), WAL, ``synchronous=FULL``, ``busy_timeout``. Every request is recorded here BEFORE it touches the
-device, so after a crash the journal says what might have been in flight.
+device, so after a crash the journal says what might have been in flight. (One exception to "every commit
+fsyncs": ``accept(durable=False)`` for synchronous requests, whose record is made durable by the job's own
+claim - a FULL commit of the same log - before the device is touched; see ``Journal.accept``.)
 
 Lifecycle of a job (see ``models`` for the exact state machine)::
 

@@ -32,8 +32,8 @@ class AsyncJournal:
     async def close(self) -> None:
         await asyncio.to_thread(self.sync.close)
 
-    async def accept(self, job: NewJob) -> AcceptOutcome:
-        return await asyncio.to_thread(self.sync.accept, job)
+    async def accept(self, job: NewJob, *, durable: bool = True) -> AcceptOutcome:
+        return await asyncio.to_thread(self.sync.accept, job, durable=durable)
 
     async def claim_next(self, device_id: str) -> Job | None:
         return await asyncio.to_thread(self.sync.claim_next, device_id)

@@ -249,20 +249,30 @@ class Journal:
         return _dt_to_ms(self._clock())
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction. ``BEGIN IMMEDIATE`` takes the write lock up front so reads inside the
-        transaction cannot be invalidated by another connection (no check-then-insert race)."""
+        transaction cannot be invalidated by another connection (no check-then-insert race).
+
+        ``durable=False``: commit at ``synchronous=NORMAL`` (written to the WAL, not yet fsync'd). Only for
+        a write whose durability may wait for the next durable commit on this file: WAL frames are
+        appended in order, so that commit's fsync makes this one durable too (see ``accept``)."""
         with self._lock:
             self._check_open()
-            self._conn.execute("BEGIN IMMEDIATE")
+            if not durable:
+                self._conn.execute("PRAGMA synchronous = NORMAL")
             try:
-                yield self._conn
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
-            else:
-                self._conn.execute("COMMIT")
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise
+                else:
+                    self._conn.execute("COMMIT")
+            finally:
+                if not durable:
+                    self._conn.execute("PRAGMA synchronous = FULL")
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -368,13 +378,20 @@ class Journal:
 
     # ------------------------------------------------------------------ writes
 
-    def accept(self, job: NewJob) -> AcceptOutcome:
+    def accept(self, job: NewJob, *, durable: bool = True) -> AcceptOutcome:
         """Record a new request, or return the job that already owns its idempotency key / order id.
 
         In one transaction: if a job with the same ``(scope, idempotency_key)`` or ``(scope, kind, order_id)``
         exists and is the same request (same kind, device and body hash) it is returned with
         ``replay=True``; if it is a different request, ``DuplicateConflict`` is raised and nothing is written.
         Otherwise the job is inserted as ``accepted`` and committed (fsync'd) before this returns.
+
+        ``durable=False``: committed without its own fsync (``synchronous=NORMAL`` for this transaction), for a
+        caller that tells nobody about the job before it has finished (a synchronous HTTP request). Nothing is
+        lost that matters: the job's claim, before anything reaches the device, is a durable commit of the same
+        write-ahead log, and that fsync covers every record appended before it. A crash of the machine before
+        the claim can lose the record of a job that never reached the device and whose client got no answer.
+        A process crash loses nothing (the record is in the OS's page cache).
 
         A refund (``sell_return``/``buy_return`` with an ``original``) must fit in what is left of its
         original after the other refunds of it that count (see ``refunds``); if it does not,
@@ -398,7 +415,7 @@ class Journal:
         # Worked out before taking the write lock: it parses the refund's body (only refunds have one).
         claim = refund_claim(kind, request) if kind in REFUND_OF else None
 
-        with self._write() as conn:
+        with self._write(durable=durable) as conn:
             now = self._now_ms()
             if claim is not None:
                 # A refund's replay must be found before its limit is checked: the refund itself counts.

@@ -96,13 +96,15 @@ class DeviceManager:
         await self.stop()
 
     async def submit(
-        self, new_job: NewJob, *, require_online: bool = False, plan: Operation | None = None
+        self, new_job: NewJob, *, require_online: bool = False, plan: Operation | None = None,
+        durable: bool = True,
     ) -> Submission:
         """Journal and queue a job on its device's worker (see ``DeviceWorker.submit``; ``plan`` is the
         operation already built from the journalled body, if the caller has it)."""
         if self._stopped:
             raise WorkerStopped("the daemon is stopping")
-        return await self.worker(new_job.device_id).submit(new_job, require_online=require_online, plan=plan)
+        return await self.worker(new_job.device_id).submit(new_job, require_online=require_online, plan=plan,
+                                                           durable=durable)
 
     async def wait(self, job_id: str, timeout: float | None = None) -> Job:
         """Wait for a job by id (e.g. a replayed request); ``TimeoutError`` if it is not terminal in time."""

@@ -239,10 +239,16 @@ class DeviceWorker:
         self._set_state(WorkerState.STOPPED)
 
     async def submit(
-        self, new_job: NewJob, *, require_online: bool = False, plan: Operation | None = None
+        self, new_job: NewJob, *, require_online: bool = False, plan: Operation | None = None,
+        durable: bool = True,
     ) -> Submission:
         """Journal a job for this device and queue it. Returns at once; await ``submission.handle.wait()``
         for the result (synchronous callers) or do not (asynchronous ones).
+
+        ``durable=False`` lets the accepted record wait for the journal's next fsync instead of taking one
+        of its own (``Journal.accept``): for a caller that reports nothing about the job until it has
+        finished (a synchronous request). The record is still on disk before the device is touched: the
+        job's claim is a durable commit of the same log, which syncs every record written before it.
 
         ``plan``: the operation the caller already built from exactly the body it journals (what the planner
         would make of it); used for this newly accepted job instead of planning it again. Ignored for a
@@ -259,7 +265,7 @@ class DeviceWorker:
             raise DeviceUnavailable(self.device_id, self._last_error or "offline", self.config.backoff_max)
         self.queue.reserve()
         try:
-            outcome = await self.journal.accept(new_job)
+            outcome = await self.journal.accept(new_job, durable=durable)
         except BaseException:
             self.queue.release()
             raise
