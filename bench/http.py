@@ -2,9 +2,13 @@
 
 The daemon runs as its own process (``kkm-bridge serve --config``, one ``sim://`` cashbox, no pacing: the
 simulator answers as fast as it can) and this process loads it over loopback with ``concurrency`` clients,
-each sending one synchronous sale after another. Every sale is journalled (SQLite, WAL, synchronous=FULL,
-one fsync per state change), validated, sent to the simulator byte by byte through the ATOL driver, and read
-back from its fiscal memory.
+each sending one synchronous sale after another. Every sale is validated, journalled (SQLite, WAL,
+synchronous=FULL: the accepted record is made durable by the job's claim, which also records the device's
+pre-flight facts, and the result by the next job's claim or its own commit), sent to the simulator byte by byte
+through the ATOL driver, and read back from its fiscal memory. The simulator's fiscal memory is a state file
+whose every document is fsync'd before the device's reply leaves it (off the daemon's event loop). So each
+receipt waits for two fsyncs in series (the journal's and the simulated device's): on a disk with slow or
+uneven fsyncs (a shared VM) that, not the CPU, sets the pace and the spread between runs.
 
 Beside it, a *baseline*: a bare aiohttp handler (also its own process) that parses the same JSON and does one
 durable SQLite insert (WAL, synchronous=FULL) per request: the floor of "an HTTP service that durably records
