@@ -49,6 +49,9 @@ DOCUMENT_TYPE = {
 }
 #: Decoded requests kept in `Dispatcher.executed` (a receipt is ~10-30 commands).
 EXECUTED_KEEP = 1_000
+#: Payloads up to this long (password 2, code 1-2, a parameter byte or two) have their decoding kept.
+_DECODED_MAX_LEN = 6
+_DECODED_KEEP = 256
 #: 3F interface byte: 1 RS-232, 4 USB, 6 Ethernet. Servers set it for their transport.
 INTERFACE_RS232, INTERFACE_USB, INTERFACE_ETHERNET = 1, 4, 6
 
@@ -64,22 +67,45 @@ class Dispatcher:
         #: slice). Bounded so a long-running server stays small; `executed_count` counts them all.
         self.executed: deque[Any] = deque(maxlen=EXECUTED_KEEP)
         self.executed_count = 0
+        #: payload -> (password, request) of short payloads (see `execute`), at most `_DECODED_KEEP`.
+        self._decoded: dict[bytes, tuple[int, Any]] = {}
 
     def execute(self, payload: bytes) -> tuple[bool, bytes]:
         device = self.device
-        try:
-            password, request = cmd.decode_request(payload, self.dialect)
-        except ProtocolError:
-            return False, self._error(self._decode_error_code(payload), 0)
+        # Short payloads (no or few parameter bytes: status queries, `A4 46` once per TLV) repeat: their
+        # decoded requests (frozen dataclasses) are kept instead of being parsed again.
+        decoded = self._decoded.get(payload) if len(payload) <= _DECODED_MAX_LEN else None
+        if decoded is None:
+            try:
+                decoded = cmd.decode_request(payload, self.dialect)
+            except ProtocolError:
+                return False, self._error(self._decode_error_code(payload), 0)
+            if len(payload) <= _DECODED_MAX_LEN:
+                if len(self._decoded) >= _DECODED_KEEP:
+                    self._decoded.clear()
+                self._decoded[bytes(payload)] = decoded
+        password, request = decoded
         self.executed.append(request)
         self.executed_count += 1
         try:
             device.check_access(password)
-            reply = self.handle(request)
+            # `handle()` inlined (one call less per task).
+            kind = type(request)
+            handler = _QUERIES.get(kind)
+            if handler is not None:
+                reply = handler(self, device, request)
+            else:
+                action = _ACTIONS.get(kind)
+                if action is None:
+                    raise DeviceError(codes.INVALID_COMMAND, detail=f"not implemented: {kind.__name__}")
+                action(self, device, request)
+                reply = _OK
         except DeviceError as exc:
             return False, self._error(exc.code, exc.ext)
-        if not isinstance(request, cmd.LastError):
+        if kind is not cmd.LastError:
             device.volatile.last_error = 0
+        if reply is _OK:
+            return True, _OK_BYTES
         return True, cmd.encode_reply(reply, self.dialect)
 
     def _error(self, code: int, ext: int) -> bytes:
@@ -117,7 +143,7 @@ class Dispatcher:
         if action is None:
             raise DeviceError(codes.INVALID_COMMAND, detail=f"not implemented: {type(request).__name__}")
         action(self, self.device, request)  # whatever the device method returns, the reply is `Ok`
-        return cmd.Ok()
+        return _OK
 
     # -- handlers longer than a line (the tables below the class name all of them) -----------------
 
@@ -226,6 +252,10 @@ class Dispatcher:
 
 
 _Handler = Callable[[Dispatcher, Device, Any], Any]
+
+#: The reply of every action and its bytes, made once (both are constants).
+_OK = cmd.Ok()
+_OK_BYTES = cmd.encode_reply(_OK)
 
 #: Requests answered with data: request type -> handler(dispatcher, device, request) -> reply.
 _QUERIES: dict[type, _Handler] = {

@@ -232,18 +232,26 @@ class Simulator:
 
     def _execute(self, task: Task) -> tuple[bool, bytes]:
         command = task.command
+        faults = self.faults
+        timing = self.timing
+        device = self.device
         self._current_command = command
         try:
-            self._cut_if("before_execute", command)
-            self.device.count_lines = bool(self.timing.line_seconds)  # otherwise no need to render to count
-            lines_before = self.device.lines_printed
+            # `faults.scripted` tested here, not in `_cut_if`: two calls per task saved while none is armed.
+            if faults.scripted:
+                self._cut_if("before_execute", command)
+            device.count_lines = bool(timing.line_seconds)  # otherwise no need to render to count
+            lines_before = device.lines_printed
             ok, reply = self.dispatcher.execute(task.payload)
-            self._cut_if("after_execute", command)
+            if faults.scripted:
+                self._cut_if("after_execute", command)
         finally:
             self._current_command = None
-        printed = self.device.lines_printed - lines_before
-        seconds = self.timing.command_seconds + printed * self.timing.line_seconds
-        if self.timing.busy_device and self.protocol == "v3":
+        if not timing.command_seconds and not timing.line_seconds:
+            return ok, reply  # no timing emulation: nothing to add (the usual case)
+        printed = device.lines_printed - lines_before
+        seconds = timing.command_seconds + printed * timing.line_seconds
+        if timing.busy_device and self.protocol == "v3":
             self._busy_seconds = seconds
         else:
             self._delay += seconds
