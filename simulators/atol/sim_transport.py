@@ -155,19 +155,37 @@ class SimTransport(InboxTransport):
         loop = asyncio.get_running_loop()
         now = loop.time()
         at = max(now, self._due)
-        wire_seconds = self.sim.timing.wire_seconds
+        baud = self.sim.timing.baud
+        ready: list[bytes] = []  # frames due now, pushed together: one wake-up of the reader, not one each
         for emission in emissions:
-            at += emission.delay + wire_seconds(len(emission.data))
+            data = emission.data
+            if baud:
+                at += emission.delay + len(data) * 10 / baud  # `WireTiming.wire_seconds`, inlined
+            elif emission.delay:
+                at += emission.delay
             if at <= now:
-                self._arrive(emission.data, emission.disconnect)
+                if emission.disconnect or self._timers:
+                    self._push_ready(ready)
+                    self._arrive(data, emission.disconnect)
+                else:
+                    ready.append(data)
             else:
-                handle = loop.call_at(at, self._arrive, emission.data, emission.disconnect)
+                self._push_ready(ready)
+                handle = loop.call_at(at, self._arrive, data, emission.disconnect)
                 self._timers.add(handle)
+        self._push_ready(ready)
         self._due = at
         due = self.sim.wake_at()
         if due is not None and self._wake is None:
             delay = max(0.0, due - self.sim.monotonic()) + 0.001
             self._wake = loop.call_later(delay, self._poll)
+
+    def _push_ready(self, ready: list[bytes]) -> None:
+        """Push the frames collected by `_deliver` (what `_arrive` does for each, without timers)."""
+        if ready:
+            if self._open:
+                self._push(ready[0] if len(ready) == 1 else b"".join(ready))
+            ready.clear()
 
     def _poll(self) -> None:
         self._wake = None
