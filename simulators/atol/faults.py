@@ -122,7 +122,8 @@ class Faults:
 
     def quiet(self) -> bool:
         """True when no fault can fire on a reply: nothing scripted, no random drop or corruption rate.
-        The simulator then skips its per-frame fault lookups (a handful per frame, ~280 per receipt)."""
+        The simulator then skips its per-frame fault lookups (a handful per frame, ~280 per receipt).
+        `Simulator._emit` has this test inlined: change both together."""
         return not self.scripted and self.corrupt_rate <= 0 and self.drop_rate <= 0
 
     def take(self, kind: str, command: int | None, stage: str | None = None) -> ScriptedFault | None:

@@ -111,12 +111,19 @@ class LinkV3:
 
     def _send(self, packet_id: int, status: TaskStatus, task: Task | None = None, final: bool = False) -> None:
         if status.tid is None and not status.payload:
-            key = (packet_id, status.state)
-            frame = self._bare.get(key)
-            if frame is None:
-                frame = self._bare[key] = encode_frame(packet_id, encode_device(status))
-        else:
-            frame = encode_frame(packet_id, encode_device(status))
+            self._send_bare(packet_id, status.state, task, final)
+            return
+        frame = encode_frame(packet_id, encode_device(status))
+        self.sent[packet_id] = frame
+        command = task.command if task is not None else None
+        self.emit(Outgoing(frame, packet_id, packet_id == ASYNC_PACKET_ID, command, final))
+
+    def _send_bare(self, packet_id: int, state: TaskState, task: Task | None = None, final: bool = False) -> None:
+        """`_send` of a status without task id or reply, without building a `TaskStatus` for it."""
+        key = (packet_id, state)
+        frame = self._bare.get(key)
+        if frame is None:
+            frame = self._bare[key] = encode_frame(packet_id, encode_device(TaskStatus(state)))
         self.sent[packet_id] = frame
         command = task.command if task is not None else None
         self.emit(Outgoing(frame, packet_id, packet_id == ASYNC_PACKET_ID, command, final))
@@ -164,7 +171,7 @@ class LinkV3:
             self._add_busy(pid, task)
             return
         if task.need_result:
-            self._send(pid, TaskStatus(TaskState.PENDING), task)
+            self._send_bare(pid, TaskState.PENDING, task)
             ok, reply = self.execute(task)
             self.buffer.finish(task, ok, reply)
             state = TaskState.ASYNC_RESULT if ok else TaskState.ASYNC_ERROR

@@ -269,8 +269,9 @@ class Simulator:
         delay = 0.0
         if outgoing.final:
             delay, self._delay = self._delay, 0.0
-        if faults.quiet():
-            # Nothing can fire (the usual case): skip the fault lookups; an earlier stall still holds.
+        if not faults.scripted and faults.corrupt_rate <= 0 and faults.drop_rate <= 0:
+            # `faults.quiet()`, inlined (a call per frame): nothing can fire (the usual case), so skip the
+            # fault lookups; an earlier stall still holds.
             emission = Emission(outgoing.data, outgoing.is_async, delay)
             if now < self._stall_until:
                 self._held.append(emission)
