@@ -118,7 +118,7 @@ class FiscalDocument:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FiscalDocument":
-        known = {f for f in cls.__dataclass_fields__}
+        known = cls.__dataclass_fields__  # a dict: `in` tests its keys (no set built per document)
         return cls(**{k: v for k, v in data.items() if k in known})
 
 

@@ -31,6 +31,7 @@ from protocols.atol.v3_buffer import (
     Ack,
     AckAdd,
     Add,
+    AddFlags,
     Req,
     TaskState,
     TaskStatus,
@@ -40,6 +41,9 @@ from protocols.atol.v3_buffer import (
 from protocols.errors import ProtocolError
 
 from .task_buffer import Task, TaskBuffer
+
+
+_NEED_RESULT = int(AddFlags.NEED_RESULT)
 
 
 def command_code(payload: bytes) -> int | None:
@@ -157,8 +161,10 @@ class LinkV3:
             self._send(pid, self.buffer.abort())
 
     def _add(self, pid: int, tid: int, flags: int, payload: bytes) -> None:
-        blocked = self.buffer.blocked()
-        result = self.buffer.add(tid, flags, payload)
+        buffer = self.buffer
+        # `blocked()` can only be true while a failed task is in the table: no call otherwise.
+        blocked = buffer.blocked() if buffer.failed else False
+        result = buffer.add(tid, flags, payload)
         if isinstance(result, TaskStatus):
             self._send(pid, result)
             return
@@ -170,7 +176,7 @@ class LinkV3:
         if self.busy:
             self._add_busy(pid, task)
             return
-        if task.need_result:
+        if flags & _NEED_RESULT:  # `task.need_result` without the property call
             self._send_bare(pid, TaskState.PENDING, task)
             ok, reply = self.execute(task)
             self.buffer.finish(task, ok, reply)

@@ -29,20 +29,26 @@ _NEED_RESULT = int(AddFlags.NEED_RESULT)
 _IGNORE_ERR = int(AddFlags.IGNORE_ERR)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Task:
     """One task in the buffer and, once executed, its result."""
 
     tid: int
     flags: int
     payload: bytes
-    state: TaskState = TaskState.PENDING
-    reply: bytes = b""
+    state: TaskState
+    reply: bytes
     #: The application command code (`<password:2> <code> ...`), read once: faults and timing key on it.
-    command: int | None = field(init=False, repr=False, compare=False)
+    command: int | None = field(repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        payload = self.payload
+    def __init__(self, tid: int, flags: int, payload: bytes, state: TaskState = TaskState.PENDING,
+                 reply: bytes = b"") -> None:
+        # Written out instead of the generated __init__ + __post_init__: one call less per task.
+        self.tid = tid
+        self.flags = flags
+        self.payload = payload
+        self.state = state
+        self.reply = reply
         self.command = payload[2] if len(payload) >= 3 else None
 
     @property
@@ -62,8 +68,9 @@ class TaskBuffer:
         self.stop_after_error = stop_after_error
         self.tasks: dict[int, Task] = {}
         #: Tasks that ended in ERROR and are still in the table (cleared by ACK/ABORT): `blocked()` only
-        #: looks at the table when there is one, instead of scanning every task on every ADD.
-        self._failed: dict[int, Task] = {}
+        #: looks at the table when there is one, instead of scanning every task on every ADD (the link
+        #: tests it before even calling `blocked()`; only this class changes it).
+        self.failed: dict[int, Task] = {}
 
     def add(self, tid: int, flags: int, payload: bytes) -> Task | TaskStatus:
         """Queue a task, or return the status that refuses it (B1/B2/B4)."""
@@ -79,7 +86,7 @@ class TaskBuffer:
 
     def blocked(self) -> bool:
         """True while a failed task without IGNORE_ERR is still in the table."""
-        if not self.stop_after_error or not self._failed:
+        if not self.stop_after_error or not self.failed:
             return False
         return any(t.state == TaskState.ERROR and not t.flags & _IGNORE_ERR for t in self.tasks.values())
 
@@ -87,7 +94,7 @@ class TaskBuffer:
         task.state = TaskState.RESULT if ok else TaskState.ERROR
         task.reply = reply
         if not ok:
-            self._failed[task.tid] = task
+            self.failed[task.tid] = task
 
     def stop(self, task: Task) -> None:
         task.state = TaskState.STOPPED
@@ -100,10 +107,10 @@ class TaskBuffer:
     def ack(self, tid: int) -> TaskStatus:
         if self.tasks.pop(tid, None) is None:
             return TaskStatus(TaskState.NOT_FOUND)
-        self._failed.pop(tid, None)
+        self.failed.pop(tid, None)
         return TaskStatus(TaskState.RESULT)
 
     def abort(self) -> TaskStatus:
         self.tasks.clear()
-        self._failed.clear()
+        self.failed.clear()
         return TaskStatus(TaskState.RESULT)
