@@ -205,13 +205,8 @@ class _Pending:
         return label if tid is None else f"{label} {tid:02X}"
 
 
-@dataclass
-class _InFlight:
-    index: int
-    tid: int
-    pending: _Pending
-    sync: asyncio.Future[TaskStatus]  # the ADD's synchronous status (`pending.future`)
-    accepted: bool = False
+#: A queued task of a pipeline: (step index, task id, its ADD). A tuple: one is made per task.
+_InFlight = tuple[int, int, _Pending]
 
 
 class V3Link:
@@ -246,6 +241,9 @@ class V3Link:
         #: The retransmission watchdog: one timer for every unanswered frame (see `_on_watch`).
         self._watch: asyncio.TimerHandle | None = None
         self._watch_at = 0.0
+        #: Frames sent again so far (any `attempts` increase): a pipeline during which it did not move
+        #: resent nothing, and is not tainted without looking at each of its ADDs.
+        self._resends = 0
         #: Whether the last `run_pipeline` had to resend an ADD (its order is then not guaranteed).
         self.last_tainted = False
 
@@ -347,6 +345,7 @@ class V3Link:
                 if debug:
                     logger.debug("device asks to resend packet %02X", pid, extra=self._ctx())
                 pending.attempts += 1  # the device lost the first copy: it may now run out of order
+                self._resends += 1
                 return pending.frame
             return None
         try:
@@ -357,7 +356,7 @@ class V3Link:
         if pid == ASYNC_PACKET_ID:
             if debug:
                 logger.debug("async %s for task %s", status.state.name, status.tid, extra=self._ctx())
-            if status.tid is not None and status.state.has_tid:
+            if status.tid is not None:  # (decode_device sets a tid only for the states that have one)
                 self._store_result(status.tid, status.state, status.payload)
             return None
         pending = self._pending.get(pid)
@@ -409,11 +408,15 @@ class V3Link:
         try:
             await self.transport.write(frame, (self._clock() if now is None else now) + self.timeouts.connect)
         except TransportError as exc:
-            error = DeviceUnreachable(f"{self.transport.address}: {exc}")
-            self._fail_all(error, cause=exc)
-            raise error from exc
+            raise self._write_failed(exc) from exc
         self.stats.bytes_out += len(frame)
         self.stats.frames_out += 1
+
+    def _write_failed(self, exc: TransportError) -> DeviceUnreachable:
+        """A write failed: the link is dead; every waiter gets the error, which is returned to raise."""
+        error = DeviceUnreachable(f"{self.transport.address}: {exc}")
+        self._fail_all(error, cause=exc)
+        return error
 
     def _next_pid(self) -> int:
         pid = 0 if self._pid >= MAX_ID else self._pid + 1
@@ -448,20 +451,30 @@ class V3Link:
 
         From here on the watchdog retransmits it after link silence until it is answered, given up
         on, or dropped; `pending.future` gets the status (or the error)."""
-        self._check()
+        if self._failure is not None or self._reader is None:
+            self._check()  # raises
         pid = self._next_pid()
         frame = encode_frame(pid, encode_host(message))
         future: asyncio.Future[TaskStatus] = self._loop.create_future()  # type: ignore[union-attr]  # open() set it
         self._seq += 1
         now = self._clock()
-        pending = _Pending(pid, frame, message, future, now, seq=self._seq, give_up_at=now, name=name)
+        # (positional: a dataclass __init__ called with keywords costs more; this runs for every frame)
+        pending = _Pending(pid, frame, message, future, now, 1, self._seq, False, now, None, name)
         self._pending[pid] = pending
         self._arm(now + self.timeouts.sync_reply)
+        # What `_write` does, without its coroutine (this runs for every frame).
         try:
-            await self._write(frame, now)
+            await self.transport.write(frame, now + self.timeouts.connect)
+        except TransportError as exc:
+            error = self._write_failed(exc)
+            self._pending.pop(pid, None)
+            raise error from exc
         except BaseException:
             self._pending.pop(pid, None)
             raise
+        stats = self.stats
+        stats.bytes_out += len(frame)
+        stats.frames_out += 1
         return pending
 
     async def _await_sync(self, pending: _Pending, patience: float = 0.0) -> TaskStatus:
@@ -538,6 +551,7 @@ class V3Link:
                 future.exception()  # mark retrieved: its waiter may be gone
                 continue
             pending.attempts += 1
+            self._resends += 1
             pending.sent_at = now
             self.stats.retransmits += 1
             if logger.isEnabledFor(logging.DEBUG):
@@ -680,58 +694,74 @@ class V3Link:
         acks: list[asyncio.Task[None]] = []
         window = max(1, window or self.window)
         held: list[int] = []  # finished tasks whose release waits for the end (see `release`)
-        hold = release != "ack" and 1 < len(steps) <= window
+        count = len(steps)
+        hold = release != "ack" and 1 < count <= window
         next_index = 0
         overflows = 0
         sent: list[_Pending] = []
+        resends = self._resends
+        unacked = self._unacked
         self.last_tainted = False
 
         def tainted() -> bool:
             # An ADD sent twice can only have run late if a later ADD was already on its way.
+            if self._resends == resends:  # nothing at all was sent twice meanwhile (the usual case)
+                return False
             return any(p.attempts > 1 and p.overtaken for p in sent)
 
         try:
-            while next_index < len(steps) or inflight:
+            while next_index < count or inflight:
                 # Fill the window; a barrier step waits until everything before it has succeeded.
-                while next_index < len(steps) and len(inflight) + self._unacked(acks) + len(held) < window:
+                while next_index < count and len(inflight) + (unacked(acks) if acks else 0) + len(held) < window:
                     step = steps[next_index]
-                    if step.barrier and (inflight or self._unacked(acks)):
-                        break
-                    if step.barrier and tainted():
-                        await self._settle(acks)
-                        await self._release(held, release)
-                        self.last_tainted = True
-                        raise PipelineReordered(next_index)
+                    if step.barrier:
+                        if inflight or (acks and unacked(acks)):
+                            break
+                        if tainted():
+                            await self._settle(acks)
+                            await self._release(held, release)
+                            self.last_tainted = True
+                            raise PipelineReordered(next_index)
                     # Every unanswered ADD in flight is overtaken by this one. Only the latest can be
                     # unmarked: each earlier one was marked (or answered) when its successor was sent.
-                    if inflight and not inflight[-1].sync.done():
-                        inflight[-1].pending.overtaken = True
-                    tid, pending = await self._add(step.payload, step.name)
+                    if inflight:
+                        latest = inflight[-1][2]
+                        if not latest.future.done():
+                            latest.overtaken = True
+                    # What `_add` does, without its coroutine (this runs for every task).
+                    tid = self._next_tid()
+                    self._live_tids.add(tid)
+                    self.stats.tasks += 1
+                    try:
+                        pending = await self._send(Add(tid, step.payload, _NEED_RESULT), step.name)
+                    except BaseException:
+                        self._live_tids.discard(tid)
+                        raise
                     sent.append(pending)
-                    inflight.append(_InFlight(next_index, tid, pending, pending.future))
+                    inflight.append((next_index, tid, pending))
                     next_index += 1
                 if not inflight:
                     await self._settle(acks)
                     continue
-                head = inflight[0]
+                index, tid, pending = inflight[0]
                 # Usually answered already: take it without a coroutine (what `_await_sync` would do).
-                status = self._answered(head.pending) if head.sync.done() else await self._await_sync(head.pending)
-                if not self._accept(head.tid, head.pending, status):
+                status = self._answered(pending) if pending.future.done() else await self._await_sync(pending)
+                if not self._accept(tid, pending, status):
                     # Buffer full: everything queued after it was refused too, unless an ACK freed a
                     # slot in between - then the device holds tasks out of order, and we must stop.
-                    later = [await self._await_sync(f.pending) for f in list(inflight)[1:]]
+                    later = [await self._await_sync(item[2]) for item in list(inflight)[1:]]
                     if any(s.state is not TaskState.OVERFLOW for s in later):
                         raise ProtocolFailure("task buffer overflow reordered the pipeline")
-                    for item in inflight:
-                        self._live_tids.discard(item.tid)
-                        sent.remove(item.pending)  # refused copies never ran
+                    for _, item_tid, item_pending in inflight:
+                        self._live_tids.discard(item_tid)
+                        sent.remove(item_pending)  # refused copies never ran
                     inflight.clear()
                     if held:  # the buffer is smaller than the window: free the slots as they come from now on
                         acks.extend(asyncio.get_running_loop().create_task(self.ack(tid)) for tid in held)
                         held.clear()
                     hold = False
                     window = max(1, min(window, len(self._live_tids)))
-                    next_index = head.index
+                    next_index = index
                     await self._settle(acks)
                     overflows += 1
                     if overflows > self.timeouts.retries:
@@ -741,23 +771,26 @@ class V3Link:
                     logger.info("task buffer full: pipeline window now %d", window, extra=self._ctx())
                     continue
                 # (what `wait_result` returns at once, without a coroutine; it also does `_check`)
-                result = self._results.get(head.tid) if self._failure is None and self._reader is not None else None
+                result = self._results.get(tid) if self._failure is None and self._reader is not None else None
                 if result is None:
-                    result = await self.wait_result(head.tid, steps[head.index].timeout)
+                    result = await self.wait_result(tid, steps[index].timeout)
                 inflight.popleft()
-                if not result.ok:
-                    await self._drop(inflight)
+                if result.state not in _OK_STATES:  # (`not result.ok`)
+                    if inflight:
+                        await self._drop(inflight)
                     await self._settle(acks)
                     await self.abort()
                     self.last_tainted = tainted()
-                    raise PipelineFailed(head.index, steps[head.index], result, results, self.last_tainted)
+                    raise PipelineFailed(index, steps[index], result, results, self.last_tainted)
                 results.append(result)
                 if hold:
-                    held.append(head.tid)
+                    held.append(tid)
                 else:
-                    acks.append(asyncio.get_running_loop().create_task(self.ack(head.tid)))
-            await self._settle(acks)
-            await self._release(held, release)
+                    acks.append(asyncio.get_running_loop().create_task(self.ack(tid)))
+            if acks:  # (no coroutine for nothing to do)
+                await self._settle(acks)
+            if held:
+                await self._release(held, release)
             self.last_tainted = tainted()
             return results
         except BaseException:
@@ -789,11 +822,11 @@ class V3Link:
         items = list(inflight)
         inflight.clear()
         resends = []
-        for item in items:
-            self._unwatch(item.pending, stop_resend=True)
-            item.sync.cancel()
-            if item.pending.resend is not None:
-                resends.append(item.pending.resend)
+        for _, _, pending in items:
+            self._unwatch(pending, stop_resend=True)
+            pending.future.cancel()
+            if pending.resend is not None:
+                resends.append(pending.resend)
         if resends:  # (gather of nothing is a no-op: skipped)
             await asyncio.gather(*resends, return_exceptions=True)
 
