@@ -28,6 +28,7 @@ from protocols.atol import errors_table as et
 from protocols.atol import tlv
 from protocols.atol.codepage import encode_text
 from protocols.atol.tax_table import DEFAULT_TAX_TABLE, TaxSlot
+from protocols.atol.v3_buffer import TaskState
 from protocols.errors import ProtocolError
 
 from kkm_bridge.driver import text as device_text
@@ -96,6 +97,10 @@ STATUS_REUSE_SECONDS = 2.0
 _FIELDLESS: dict[type, bool] = {}
 #: Runs of one command list when the link forces a retry (see `_run`).
 MAX_ATTEMPTS = 4
+#: The command code of each request type met (`cmd.command_code`), for `_decode`.
+_CODES: dict[type, Any] = {}
+_ErrorReply = cmd.ErrorReply
+_STOPPED = TaskState.STOPPED
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,10 @@ class AtolDriver:
         self._shift_opened_at: dict[int, datetime | None] = {}
         #: Encoded requests without parameters, by (type, access password, dialect).
         self._fixed_payloads: dict[tuple[type, int, int], bytes] = {}
+        #: Pipeline steps of commands without parameters, by (name, request type, barrier) (`_steps`), and
+        #: the (dialect, timeouts, access password) they were made with.
+        self._fixed_steps: dict[tuple[str, type, bool], PipelineStep] = {}
+        self._fixed_steps_basis: tuple[Any, Any, Any] = (None, None, None)
         #: The last status read from the device: (status, link task count then, loop time then).
         self._verified: tuple[DeviceStatus, int, float] | None = None
         #: Whether the last `_run` had to resend an ADD (its tasks may have run out of order).
@@ -223,6 +232,26 @@ class AtolDriver:
         payload = self._payload(request)
         return PipelineStep(name, payload, self.timeouts.for_command(payload[2]), barrier)
 
+    def _steps(self, commands: list[_Cmd]) -> list[PipelineStep]:
+        """The pipeline steps of `commands`. A command without parameters has the same step every time
+        (3F, FN shift state, "read TLV n": a document read sends one per TLV): made once, kept by name."""
+        basis = self._fixed_steps_basis
+        if basis[0] is not self.dialect or basis[1] is not self.timeouts or basis[2] != self.access_password:
+            self._fixed_steps.clear()  # what a step holds (payload, timeout) depends on these
+            self._fixed_steps_basis = (self.dialect, self.timeouts, self.access_password)
+        cache = self._fixed_steps
+        steps = []
+        for command in commands:
+            request = command.request
+            key = (command.name, type(request), command.barrier)
+            step = cache.get(key)
+            if step is None:
+                step = self._step(command.name, request, command.barrier)
+                if _FIELDLESS.get(type(request)):  # (`_payload` has just filled it in for this type)
+                    cache[key] = step
+            steps.append(step)
+        return steps
+
     def _decode(
         self, request: Any, result: TaskResult, step: Step | None,
         index: int = 0, name: str = "", pipeline_step: PipelineStep | None = None,
@@ -233,15 +262,19 @@ class AtolDriver:
         needs none, and this runs for every command).
         """
         payload = result.payload
-        if not payload or result.stopped:
+        if not payload or result.state is _STOPPED:  # (`result.stopped`)
             step = step or Step(index, name, pipeline_step.command if pipeline_step else 0)
             raise ProtocolFailure(f"{step}: task ended {result.state.name} without a reply")
         try:
-            reply = cmd.decode_reply(cmd.command_code(request), payload, self.dialect)
+            kind = type(request)
+            code = _CODES.get(kind)
+            if code is None:  # (`cmd.command_code`, remembered per request type: this runs for every reply)
+                code = _CODES[kind] = cmd.command_code(request)
+            reply = cmd.decode_reply(code, payload, self.dialect)
         except ProtocolError as exc:
             step = step or Step(index, name, pipeline_step.command if pipeline_step else 0)
             raise ProtocolFailure(f"{step}: bad reply {payload[:16].hex(' ')}: {exc}") from exc
-        if isinstance(reply, cmd.ErrorReply):
+        if isinstance(reply, _ErrorReply):
             step = step or Step(index, name, pipeline_step.command if pipeline_step else 0)
             raise refusal_for(reply.error, reply.ext, step)
         return reply
@@ -304,7 +337,7 @@ class AtolDriver:
             # (no coroutine for the usual case: no mode wanted, or already in it)
             prefix = [] if mode is None or mode == self._mode else await self._mode_commands(mode, password)
             full = prefix + commands
-            steps = [self._step(c.name, c.request, c.barrier) for c in full]
+            steps = self._steps(full)
             try:
                 results = await self.link.run_pipeline(steps, window, release=release)
             except LinkError:
