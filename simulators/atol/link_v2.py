@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from protocols.atol.v2 import STX, Deliver, DeviceLink, Failed, SetTimer, Write
 
-from .link_v3 import Outgoing, command_code
+from .link_v3 import Emit, command_code
 from .task_buffer import Task
 
 #: Entries kept in `LinkV2.failures`.
@@ -26,7 +26,7 @@ class LinkV2:
     def __init__(
         self,
         execute: Callable[[Task], tuple[bool, bytes]],
-        emit: Callable[[Outgoing], None],
+        emit: Emit,
         monotonic: Callable[[], float],
     ) -> None:
         self.execute = execute
@@ -55,7 +55,7 @@ class LinkV2:
         for action in actions:
             if isinstance(action, Write):
                 is_answer = action.data[:1] == bytes((STX,)) and self._command is not None
-                self.emit(Outgoing(action.data, 0, False, self._command if is_answer else None, is_answer))
+                self.emit(action.data, False, self._command if is_answer else None, is_answer)
             elif isinstance(action, SetTimer):
                 self.timer_due = None if action.seconds is None else self.monotonic() + action.seconds
             elif isinstance(action, Deliver):

@@ -9,7 +9,7 @@ Framing rules the device follows (reference §1.1, §1.4):
 - DATA that is not a task-buffer message is answered `B4` (illegal value).
 
 The link does not execute commands itself: `execute(task)` (the simulator) runs the application
-payload and returns `(ok, reply)`, and every outgoing frame goes through `emit(Outgoing)`, where the
+payload and returns `(ok, reply)`, and every outgoing frame goes through `emit` (an `Emit`), where the
 simulator applies faults and timing. Keeping those outside makes this class a plain protocol rule book.
 
 Busy mode (`busy=True`, opt-in through `WireTiming.busy_device`): a command with processing time keeps
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from protocols.atol.v3 import ASYNC_PACKET_ID, Frame, FrameDecoder, encode_frame
 from protocols.atol.v3_buffer import (
@@ -51,20 +50,11 @@ def command_code(payload: bytes) -> int | None:
     return payload[2] if len(payload) >= 3 else None
 
 
-@dataclass(slots=True)
-class Outgoing:
-    """One frame the device is about to send.
-
-    `command` is the application command of the task the frame is about; `final` is True when the
-    frame carries that task's result (A3/A4/A5 or async A6/A7): command-specific faults hit only those.
-    """
-
-    data: bytes
-    packet_id: int
-    is_async: bool = False
-    command: int | None = None
-    final: bool = False
-    resend: bool = False
+#: `emit(data, is_async, command, final)`: one frame the device is about to send. `command` is the
+#: application command of the task the frame is about; `final` is True when the frame carries that
+#: task's result (A3/A4/A5 or async A6/A7): command-specific faults hit only those. Plain arguments,
+#: not an object: two frames per device task, each built an object the simulator only unpacked.
+Emit = Callable[[bytes, bool, "int | None", bool], None]
 
 
 class LinkV3:
@@ -74,7 +64,7 @@ class LinkV3:
         self,
         buffer: TaskBuffer,
         execute: Callable[[Task], tuple[bool, bytes]],
-        emit: Callable[[Outgoing], None],
+        emit: Emit,
         *,
         busy: bool = False,
         clock: Callable[[], float] | None = None,
@@ -111,7 +101,7 @@ class LinkV3:
                 self.bad_frames_in += 1
                 if event.packet_id is not None and event.packet_id != 0xFE:
                     # Ask the host to resend (an empty frame with the same id).
-                    self.emit(Outgoing(encode_frame(event.packet_id, b""), event.packet_id))
+                    self.emit(encode_frame(event.packet_id, b""), False, None, False)
 
     def _send(self, packet_id: int, status: TaskStatus, task: Task | None = None, final: bool = False) -> None:
         if status.tid is None and not status.payload:
@@ -120,7 +110,7 @@ class LinkV3:
         frame = encode_frame(packet_id, encode_device(status))
         self.sent[packet_id] = frame
         command = task.command if task is not None else None
-        self.emit(Outgoing(frame, packet_id, packet_id == ASYNC_PACKET_ID, command, final))
+        self.emit(frame, packet_id == ASYNC_PACKET_ID, command, final)
 
     def _send_bare(self, packet_id: int, state: TaskState, task: Task | None = None, final: bool = False) -> None:
         """`_send` of a status without task id or reply, without building a `TaskStatus` for it."""
@@ -130,14 +120,14 @@ class LinkV3:
             frame = self._bare[key] = encode_frame(packet_id, encode_device(TaskStatus(state)))
         self.sent[packet_id] = frame
         command = task.command if task is not None else None
-        self.emit(Outgoing(frame, packet_id, packet_id == ASYNC_PACKET_ID, command, final))
+        self.emit(frame, packet_id == ASYNC_PACKET_ID, command, final)
 
     def _on_frame(self, frame: Frame) -> None:
         pid = frame.packet_id
         if not frame.data:
             cached = self.sent.get(pid)
             if cached is not None:
-                self.emit(Outgoing(cached, pid, pid == ASYNC_PACKET_ID, resend=True))
+                self.emit(cached, pid == ASYNC_PACKET_ID, None, False)
             return
         try:
             message = decode_host(frame.data)

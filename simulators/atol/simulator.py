@@ -31,7 +31,7 @@ from .dispatch import Dispatcher
 from .faults import Faults
 from .fiscal_memory import FiscalDocument, FiscalMemory
 from .link_v2 import LinkV2
-from .link_v3 import LinkV3, Outgoing
+from .link_v3 import LinkV3
 from .task_buffer import Task, TaskBuffer
 
 
@@ -261,27 +261,28 @@ class Simulator:
         seconds, self._busy_seconds = self._busy_seconds, 0.0
         return seconds
 
-    def _emit(self, outgoing: Outgoing) -> None:
+    def _emit(self, data: bytes, is_async: bool, command: int | None, final: bool) -> None:
+        """`LinkV3.emit`/`LinkV2.emit`: a frame the link sends (see `link_v3.Emit`)."""
         faults = self.faults
         now = self.monotonic()
         if now < self._off_until:
             return  # the link dropped earlier in this chunk
         delay = 0.0
-        if outgoing.final:
+        if final:
             delay, self._delay = self._delay, 0.0
         if not faults.scripted and faults.corrupt_rate <= 0 and faults.drop_rate <= 0:
             # `faults.quiet()`, inlined (a call per frame): nothing can fire (the usual case), so skip the
             # fault lookups; an earlier stall still holds.
-            emission = Emission(outgoing.data, outgoing.is_async, delay)
+            emission = Emission(data, is_async, delay)
             if now < self._stall_until:
                 self._held.append(emission)
             else:
                 self._out.append(emission)
             return
-        command = outgoing.command if outgoing.final else None
-        data = outgoing.data
-        if outgoing.final and faults.take("power_cut", command, "mid_reply") is not None:
-            self._out.append(Emission(data[: max(1, len(data) // 2)], outgoing.is_async, delay))
+        if not final:
+            command = None
+        if final and faults.take("power_cut", command, "mid_reply") is not None:
+            self._out.append(Emission(data[: max(1, len(data) // 2)], is_async, delay))
             raise PowerCut("mid_reply")
         if faults.take("drop", command) is not None or faults.should_drop():
             return
@@ -291,14 +292,14 @@ class Simulator:
         disconnect = faults.take("disconnect", command)
         if disconnect is not None:
             self.disconnects += 1
-            self._out.append(Emission(data[: max(1, len(data) // 2)], outgoing.is_async, delay, disconnect=True))
+            self._out.append(Emission(data[: max(1, len(data) // 2)], is_async, delay, disconnect=True))
             self.link.reset_line()
             self._off_until = self.monotonic() + disconnect.seconds
             return
         stall = faults.take("stall", command)
         if stall is not None:
             self._stall_until = self.monotonic() + stall.seconds
-        emission = Emission(data, outgoing.is_async, delay)
+        emission = Emission(data, is_async, delay)
         if self.monotonic() < self._stall_until:
             self._held.append(emission)
         else:
