@@ -566,6 +566,15 @@ class FnReadTlvReply:
     tag: int
     value: bytes = b""
 
+    def __init__(self, tag: int, value: bytes = b"") -> None:
+        # The slots set through their descriptors: the generated frozen __init__ calls object.__setattr__
+        # per field (~1.6x the cost); one of these is made per TLV of every document read back.
+        _set_tlv_tag(self, tag)
+        _set_tlv_value(self, value)
+
+
+_set_tlv_tag, _set_tlv_value = FnReadTlvReply.tag.__set__, FnReadTlvReply.value.__set__  # type: ignore[attr-defined]
+
 
 @dataclass(frozen=True, slots=True)
 class PrintBarcode:
@@ -634,6 +643,7 @@ class _Codec:
     _getter: Any = None
     _direct_parse: bool = False
     _direct_build: bool = False
+    _direct_build_one: bool = False
     to_list: _Hook | None = None
     from_list: _Hook | None = None
 
@@ -647,6 +657,7 @@ class _Codec:
         same = self._flat is not None and self._flat.all_names == self._names
         self._direct_parse = same and self.from_fields is None
         self._direct_build = same and self.to_fields is None and len(self._names) > 1
+        self._direct_build_one = same and self.to_fields is None and len(self._names) == 1
         if self.layout is None:
             self.fixed_size = self.min_size = 0
             return
@@ -680,11 +691,14 @@ class _Codec:
         if self.layout is None:
             return b""
         try:
-            if _ENGINE == "flat" and self._flat is not None:
+            flat = self._flat
+            if flat is not None and _ENGINE == "flat":
                 if self._direct_build:
-                    return self._flat.build_list(self._getter(obj))
+                    return flat.build_list(self._getter(obj))
+                if self._direct_build_one:  # (attrgetter of one name gives the value, not a tuple)
+                    return flat.build_list((self._getter(obj),))
                 if self.to_list is not None:
-                    return self._flat.build_list(self.to_list(obj, dialect))
+                    return flat.build_list(self.to_list(obj, dialect))
             values = self.to_fields(obj, dialect) if self.to_fields else {n: getattr(obj, n) for n in self._names}
             return self.engine().build(values)  # type: ignore[no-any-return]
         except ProtocolError:
@@ -704,11 +718,12 @@ class _Codec:
             return self.cls()
         listed: list[Any] | None = None
         try:
-            if _ENGINE == "flat" and self._flat is not None:
+            flat = self._flat
+            if flat is not None and _ENGINE == "flat":
                 if self._direct_parse:
-                    return self.cls(*self._flat.parse_list(data))
+                    return self.cls(*flat.parse_list(data))
                 if self.from_list is not None:
-                    listed = self._flat.parse_list(data)
+                    listed = flat.parse_list(data)
             if listed is None:
                 values = self.engine().parse(data)
         except ProtocolError:
@@ -1270,7 +1285,7 @@ def _tlv_to_list(r: FnReadTlvReply, d: Dialect) -> list[Any]:
 
 def _tlv_from_list(v: list[Any], d: Dialect) -> FnReadTlvReply:
     tag, length, raw = v
-    value = bytes(raw)
+    value = raw if type(raw) is bytes else bytes(raw)  # (the flat engine's tail is bytes already)
     if len(value) != length:
         raise ProtocolError(f"TLV length {length} but {len(value)} value bytes")
     return FnReadTlvReply(tag, value)
@@ -1396,7 +1411,8 @@ def decode_reply(code: Code, data: bytes, dialect: Dialect = DEFAULT_DIALECT) ->
     ProtocolError.
     """
     spec = spec_for(code)
-    data = bytes(data)
+    if type(data) is not bytes:
+        data = bytes(data)
     if not data:
         raise ProtocolError(f"empty reply to {_fmt(code)}")
     shape = spec.shape

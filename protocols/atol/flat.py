@@ -41,7 +41,12 @@ Convert = Callable[[Any], Any]
 
 @dataclass(frozen=True)
 class FlatLayout:
-    """names[i] is packed with `packer` after `encoders[i]`; the optional tail takes the rest."""
+    """names[i] is packed with `packer` after `encoders[i]`; the optional tail takes the rest.
+
+    `ints`: indexes of the multi-byte integers that `packer` packs itself (native struct codes, when the
+    layout's integers share one byte order); `build_list` checks that their values are ints, as the
+    converters of the other integers do.
+    """
 
     packer: struct.Struct
     names: tuple[str, ...]
@@ -50,6 +55,7 @@ class FlatLayout:
     tail_name: str | None
     tail_decoder: Convert | None
     tail_encoder: Convert | None
+    ints: tuple[int, ...] = ()
 
     @property
     def fixed_size(self) -> int:
@@ -80,6 +86,10 @@ class FlatLayout:
         """Bytes from field values in `all_names` order."""
         args = list(values)
         tail = args.pop() if self.tail_name is not None else None
+        for i in self.ints:
+            value = args[i]
+            if type(value) is not int and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ProtocolError(f"expected an int, got {value!r}")
         for i, enc in self._enc:  # type: ignore[attr-defined]
             args[i] = enc(args[i])
         try:
@@ -107,6 +117,8 @@ def _exact_bytes(n: int) -> Convert:
 
 
 def _bytes_tail(value: Any) -> bytes:
+    if type(value) is bytes:  # the usual case: no copy call
+        return value
     if not isinstance(value, (bytes, bytearray)):
         raise ProtocolError(f"expected bytes, got {type(value).__name__}")
     return bytes(value)
@@ -127,13 +139,27 @@ def _int_from(n: int, order: str) -> tuple[Convert, Convert]:
     return dec, enc
 
 
-def _field(sub: Any) -> tuple[str, Convert | None, Convert | None] | None:
-    """struct format, decoder, encoder for one fixed-size construct field (None if unsupported)."""
+def _multibyte_int(sub: Any) -> bool:
+    """An unsigned integer field of 2..8 bytes with an explicit byte order (what `_field` supports)."""
+    return (
+        isinstance(sub, c.FormatField) and struct.calcsize(sub.fmtstr) > 1
+        and sub.fmtstr[-1] in "HILQ" and sub.fmtstr[0] in "<>"
+    )
+
+
+def _field(sub: Any, order: str | None = None) -> tuple[str, Convert | None, Convert | None] | None:
+    """struct format, decoder, encoder for one fixed-size construct field (None if unsupported).
+
+    `order`: the byte order of the whole struct ("<" or ">"); an integer field of that order is packed by
+    struct itself (no conversion call per value), one of the other order as bytes plus a conversion.
+    """
     if isinstance(sub, c.FormatField):
         size = struct.calcsize(sub.fmtstr)
         if size == 1:
             return ("b" if sub.fmtstr[-1] == "b" else "B"), None, None
         if sub.fmtstr[-1] in "HILQ" and sub.fmtstr[0] in "<>":
+            if sub.fmtstr[0] == order:
+                return sub.fmtstr[-1], None, None  # (the same standard size under "<"/">")
             dec, enc = _int_from(size, "little" if sub.fmtstr[0] == "<" else "big")
             return f"{size}s", dec, enc
         return None
@@ -155,7 +181,7 @@ def _field(sub: Any) -> tuple[str, Convert | None, Convert | None] | None:
             return "6s", partial(datetime_from_bcd, order=order), partial(datetime_to_bcd, order=order)
         return "3s", partial(date_from_bcd, order=order), partial(date_to_bcd, order=order)
     if isinstance(sub, c.Bytes) and isinstance(sub.length, int):
-        return f"{sub.length}s", bytes, _exact_bytes(sub.length)
+        return f"{sub.length}s", None, _exact_bytes(sub.length)  # (struct's "Ns" gives bytes already)
     return None
 
 
@@ -163,12 +189,20 @@ def flatten(layout: c.Construct | None) -> FlatLayout | None:
     """A FlatLayout equivalent to `layout`, or None when it is not a flat Struct we understand."""
     if not isinstance(layout, c.Struct):
         return None
-    fmt = [">"]
+    subcons = list(layout.subcons)
+    # The struct takes the byte order of the layout's integers when they all have the same one; an
+    # integer of the other order (a mixed layout) is packed as bytes with a conversion.
+    orders = {
+        item.subcon.fmtstr[0] for item in subcons
+        if isinstance(item, c.Renamed) and _multibyte_int(item.subcon)
+    }
+    order = orders.pop() if len(orders) == 1 else ">"
+    fmt = [order]
     names: list[str] = []
     decoders: list[Convert | None] = []
     encoders: list[Convert | None] = []
+    ints: list[int] = []
     tail: tuple[str, Convert | None, Convert | None] | None = None
-    subcons = list(layout.subcons)
     for index, item in enumerate(subcons):
         name = getattr(item, "name", None)
         if isinstance(item, c.Renamed):
@@ -186,9 +220,11 @@ def flatten(layout: c.Construct | None) -> FlatLayout | None:
                 enc = item.encoding
                 tail = (name, lambda raw, e=enc: greedy_text_decode(raw, e), lambda v, e=enc: greedy_text_encode(v, e))
                 continue
-        spec = _field(item)
+        spec = _field(item, order)
         if spec is None:
             return None
+        if _multibyte_int(item) and spec[1] is None:
+            ints.append(len(names))
         fmt.append(spec[0])
         names.append(name)
         decoders.append(spec[1])
@@ -201,4 +237,5 @@ def flatten(layout: c.Construct | None) -> FlatLayout | None:
         tail_name=tail[0] if tail else None,
         tail_decoder=tail[1] if tail else None,
         tail_encoder=tail[2] if tail else None,
+        ints=tuple(ints),
     )
