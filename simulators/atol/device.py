@@ -145,6 +145,9 @@ class Device:
         self.count_lines = True
         self._text_lines: list[str] | None = None  # loose text being printed (4C outside a document)
         self.reader: DocumentReader | None = None
+        #: `shift_expired`'s parse of `durable.shift_opened_at`, and the text it was parsed from.
+        self._opened_text: str | None = None
+        self._opened_at: datetime | None = None
         # Physical state: survives a power cut (it is the paper and the lid, not memory).
         self.paper_present = True
         self.cover_open = False
@@ -221,9 +224,15 @@ class Device:
         return self.clock.now().replace(microsecond=0)
 
     def shift_expired(self) -> bool:
-        opened = self.durable.opened_at()
-        if not self.durable.shift_open or opened is None:
+        durable = self.durable
+        text = durable.shift_opened_at
+        if not durable.shift_open or not text:
             return False
+        # Asked several times per receipt (each item): the opening time is parsed once per value.
+        opened = self._opened_at
+        if text != self._opened_text or opened is None:
+            opened = self._opened_at = datetime.fromisoformat(text)  # `durable.opened_at()`
+            self._opened_text = text
         return self.now() - opened >= timedelta(hours=self.config.shift_hours)
 
     def _require_shift_usable(self, test: bool = False) -> None:

@@ -175,10 +175,11 @@ class SimTransport(InboxTransport):
                 self._timers.add(handle)
         self._push_ready(ready)
         self._due = at
-        due = self.sim.wake_at()
-        if due is not None and self._wake is None:
-            delay = max(0.0, due - self.sim.monotonic()) + 0.001
-            self._wake = loop.call_later(delay, self._poll)
+        if self._wake is None:  # (asked only when no wake-up is set: it would not be used)
+            due = self.sim.wake_at()
+            if due is not None:
+                delay = max(0.0, due - self.sim.monotonic()) + 0.001
+                self._wake = loop.call_later(delay, self._poll)
 
     def _push_ready(self, ready: list[bytes]) -> None:
         """Push the frames collected by `_deliver` (what `_arrive` does for each, without timers)."""

@@ -118,10 +118,12 @@ class Simulator:
         self.link: LinkV3 | LinkV2
         if self.protocol == "v2":
             self.link = LinkV2(self._execute, self._emit, self.monotonic)
+            self._ticks = True
             return
         buffer = TaskBuffer(self.config.task_buffer_size, self.config.stop_after_error)
         self.link = LinkV3(buffer, self._execute, self._emit, busy=self.timing.busy_device,
                            clock=self.monotonic, take_busy_seconds=self._take_busy_seconds)
+        self._ticks = self.link.busy  # a v3 link without busy mode has nothing to do in `tick()`
 
     # -- public API --------------------------------------------------------------------------------
 
@@ -183,10 +185,12 @@ class Simulator:
             data = self.faults.corrupt_bytes(data, self.faults.corrupt_in_rate)
         self._out = out
         try:
-            self.link.tick()  # work that finished while we waited comes before the new input
+            if self._ticks:  # (no call for a v3 link without busy mode: its `tick()` does nothing)
+                self.link.tick()  # work that finished while we waited comes before the new input
             if data:
                 self.link.receive(data)
-            self.link.tick()
+            if self._ticks:
+                self.link.tick()
         except PowerCut:
             self._after_power_cut()
         finally:
