@@ -171,7 +171,11 @@ class LinkV3:
             ok, reply = self.execute(task)
             self.buffer.finish(task, ok, reply)
             state = TaskState.ASYNC_RESULT if ok else TaskState.ASYNC_ERROR
-            self._send(ASYNC_PACKET_ID, TaskStatus(state, tid, reply), task, final=True)
+            # `_send(ASYNC_PACKET_ID, ..., final=True)` written out (it has a task id: never a bare
+            # status): a call less for the commonest frame, the result of every NEED_RESULT task.
+            frame = encode_frame(ASYNC_PACKET_ID, encode_device(TaskStatus(state, tid, reply)))
+            self.sent[ASYNC_PACKET_ID] = frame
+            self.emit(frame, True, task.command, True)
         else:
             ok, reply = self.execute(task)
             self.buffer.finish(task, ok, reply)
