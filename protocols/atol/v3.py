@@ -211,46 +211,52 @@ class FrameDecoder:
 
     def feed(self, data: bytes) -> list[Frame | FrameError]:
         events: list[Frame | FrameError] = []
+        if type(data) is not bytes:
+            data = bytes(data)  # (slices of bytes are bytes: no copy per frame below)
         pos = 0
         end = len(data)
         while pos < end:
             state = self._state
             if state == _HUNT:
                 idx = data.find(b"\xfe", pos)
-                stop = end if idx < 0 else idx
-                # Noise is reported in fixed-size pieces so the events do not depend on chunking.
-                while pos < stop:
-                    take = min(stop - pos, self.max_noise - len(self._noise))
-                    self._noise += data[pos : pos + take]
-                    pos += take
-                    if len(self._noise) >= self.max_noise:
-                        self._flush_noise(events)
-                if idx < 0:
-                    break
+                if idx != pos:  # bytes before the frame (or no frame at all)
+                    stop = end if idx < 0 else idx
+                    # Noise is reported in fixed-size pieces so the events do not depend on chunking.
+                    while pos < stop:
+                        take = min(stop - pos, self.max_noise - len(self._noise))
+                        self._noise += data[pos : pos + take]
+                        pos += take
+                        if len(self._noise) >= self.max_noise:
+                            self._flush_noise(events)
+                    if idx < 0:
+                        break
                 if self._noise:  # (no call when there is none: the usual case)
                     self._flush_noise(events)
                 # Fast path for the common case: whole frames with nothing to unescape are already
                 # here, back to back. It yields exactly what the byte-level path below would.
                 if idx + 4 < end:
-                    search = _SPECIAL.search
                     table = _CRC_TABLE
                     max_len = self.max_data_len
+                    append = events.append
                     while True:
                         lo, hi, pid = data[idx + 1], data[idx + 2], data[idx + 3]
                         if lo >= 0x80 or hi >= 0x80 or pid == STX:
                             break
                         length = lo | hi << 7
                         stop = idx + 5 + length
-                        if length > max_len or stop > end or search(data, idx + 4, stop) is not None:
+                        if length > max_len or stop > end:
                             break
-                        body = bytes(data[idx + 4 : stop - 1])
+                        body = data[idx + 4 : stop - 1]
+                        last = data[stop - 1]  # the CRC
+                        if ESC in body or STX in body or last == ESC or last == STX:
+                            break  # something to unescape, or a new frame starts inside this one
                         crc = table[0xFF ^ pid]
                         for byte in body:  # crc8() inlined
                             crc = table[crc ^ byte]
-                        if crc == data[stop - 1]:
-                            events.append(Frame(pid, body))
+                        if crc == last:
+                            append(Frame(pid, body))
                         else:
-                            events.append(FrameError(REASON_BAD_CRC, pid, bytes(data[idx:stop])))
+                            append(FrameError(REASON_BAD_CRC, pid, data[idx:stop]))
                         pos = stop
                         if stop + 4 < end and data[stop] == STX:
                             idx = stop  # the next frame follows at once
