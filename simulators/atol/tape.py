@@ -24,7 +24,7 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kkm_bridge.model.money import format_amount, format_quantity
 
@@ -173,6 +173,19 @@ class DeferredPrintedDocument(PrintedDocument):
     __hash__ = None  # type: ignore[assignment]
 
 
+_T = TypeVar("_T")
+
+
+def _shallow_copy(obj: _T) -> _T:
+    """`copy.copy` of a plain (dict-based) dataclass, without the `__reduce_ex__` protocol: it runs
+    twice per fiscal document (~5x cheaper)."""
+    if type(obj).__dict__.get("__slots__") is not None or not hasattr(obj, "__dict__"):
+        return copy.copy(obj)
+    clone = object.__new__(type(obj))
+    clone.__dict__.update(obj.__dict__)
+    return clone
+
+
 def defer_fiscal_document(
     document: "FiscalDocument",
     config: "DeviceConfig",
@@ -182,8 +195,8 @@ def defer_fiscal_document(
     """`render_fiscal_document`, deferred to the first look (see `DeferredPrintedDocument`). The
     configuration is snapshotted (a later change of registration data does not reach a printed document);
     `document` is a committed document, which nothing changes."""
-    config = copy.copy(config)
-    config.registration = copy.copy(config.registration)
+    config = _shallow_copy(config)
+    config.registration = _shallow_copy(config.registration)
     extra = list(extra_lines) if extra_lines else None
     return DeferredPrintedDocument(
         document.kind, config.line_width, document.number,
