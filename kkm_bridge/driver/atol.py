@@ -179,6 +179,8 @@ class AtolDriver:
         self._verified: tuple[DeviceStatus, int, float] | None = None
         #: Whether the last `_run` had to resend an ADD (its tasks may have run out of order).
         self.last_run_tainted = False
+        #: The "no more data" that ended the last `_run(end_of_data=True)`, if one did.
+        self.last_run_end: NoMoreData | None = None
 
     def _ctx(self) -> dict[str, Any]:
         return with_context(self.log_extra)
@@ -310,16 +312,19 @@ class AtolDriver:
         commands: list[_Cmd],
         mode: int | None = None,
         password: int | None = None,
-        partial: list[Any] | None = None,
         *,
         redo_if_reordered: bool = False,
         retry_reordered: bool = True,
         window: int | None = None,
         release: Release = "ack",
+        end_of_data: bool = False,
     ) -> list[Any]:
         """Run `commands` pipelined (after entering `mode`); decoded replies of `commands`, in order.
 
-        On a refusal, `partial` (if given) receives the replies of the commands before the failed one.
+        `end_of_data`: a command refused with "no more data" (`NoMoreData`: a read past the end of a
+        document, a probe for a document that does not exist yet) ends the run instead of failing it: the
+        replies of the commands before it are returned (fewer replies than commands) and the refusal is
+        left in `self.last_run_end` (None otherwise). An expected answer then raises no exception.
         Retried (bounded), because nothing after the failed command ran:
         - the mode cache was wrong (NOT_ALLOWED_IN_MODE while entering the mode or at the first
           command: someone else changed the mode): the mode is re-read;
@@ -333,6 +338,7 @@ class AtolDriver:
         """
         last_error: DriverError | None = None
         self.last_run_tainted = False
+        self.last_run_end = None
         for attempt in range(1, MAX_ATTEMPTS + 1):
             # (no coroutine for the usual case: no mode wanted, or already in it)
             prefix = [] if mode is None or mode == self._mode else await self._mode_commands(mode, password)
@@ -373,12 +379,13 @@ class AtolDriver:
                 ):
                     self._mode = None
                     continue
-                if partial is not None:
-                    partial.extend(
+                if end_of_data and isinstance(refusal, NoMoreData):
+                    self.last_run_end = refusal
+                    return [
                         self._decode(c.request, r, None, i, c.name, s)
                         for i, (c, r, s) in enumerate(zip(full, failed.results, steps))
                         if i >= len(prefix)
-                    )
+                    ]
                 raise await self._refine(refusal) from None
             if mode is not None:
                 self._mode = mode
@@ -407,10 +414,17 @@ class AtolDriver:
                 await self._run([_Cmd("cancel receipt", cmd.CancelReceipt())], cmd.Mode.REGISTRATION)
 
     def _refusal_of(self, request: Any, result: TaskResult, step: Step) -> DeviceRefused:
-        try:
-            self._decode(request, result, step)
-        except DeviceRefused as refusal:
-            return refusal
+        """The device's refusal in a failed task's reply (what `_decode` raises for it, returned instead
+        of raised: a document read ends in one); ProtocolFailure if the reply holds none."""
+        payload = result.payload
+        if payload and result.state is not _STOPPED:
+            try:
+                reply = cmd.decode_reply(cmd.command_code(request), payload, self.dialect)
+            except ProtocolError:
+                reply = None  # `_decode` below raises the ProtocolFailure for it
+            if isinstance(reply, _ErrorReply):
+                return refusal_for(reply.error, reply.ext, step)
+        self._decode(request, result, step)  # raises ProtocolFailure for a missing or bad reply
         raise ProtocolFailure(f"{step}: task failed ({result.state.name}) without a device error")
 
     async def _mode_commands(self, mode: int | None, password: int | None) -> list[_Cmd]:
@@ -464,13 +478,12 @@ class AtolDriver:
             # The usual probe of `_find_last_document` (is there a document after the last one we know
             # of?) rides in the same pipeline; its "no more data" is the expected answer.
             commands.append(_Cmd(f"open document {known + 1}", cmd.FnOpenDocument(known + 1)))
-        partial: list[Any] = []
-        try:
-            replies = await self._run(commands, redo_if_reordered=True, release="abort", partial=partial)
-        except NoMoreData:
-            if known is None or len(partial) != 2:
-                raise
-            replies = partial  # confirmed: `known` is still the last document
+        replies = await self._run(commands, redo_if_reordered=True, release="abort", end_of_data=True)
+        ended = self.last_run_end
+        if ended is not None:
+            if known is None or len(replies) != 2:
+                raise ended from None
+            # confirmed: `known` is still the last document
         else:
             known = None  # a document we did not know of (or no probe): find the last one
         state, fn_shift = replies[0], replies[1]
@@ -587,25 +600,21 @@ class AtolDriver:
         size_hint: int | None = None  # TLV bytes of the document, when A4 45 says (simulator layout)
         records: list[tuple[int, bytes]] = []
         while True:
-            partial: list[Any] = []
             try:
                 # ACKs held to the end: a read that ends in "no more data" is released by the failure's
                 # ABORT alone; one that goes on is released by ACKs (an ABORT might reset the cursor).
-                replies = await self._run(commands, partial=partial, retry_reordered=False, window=window,
-                                          release="ack_at_end")
-                finished = False
-            except NoMoreData:
-                if self.last_run_tainted:
-                    return None
-                if doc_type is None and not partial:
-                    raise  # no such document
-                replies, finished = partial, True
+                replies = await self._run(commands, retry_reordered=False, window=window, release="ack_at_end",
+                                          end_of_data=True)
             except DeviceRefused:
                 if self.last_run_tainted:
                     return None
                 raise
             if self.last_run_tainted:
                 return None
+            ended = self.last_run_end
+            finished = ended is not None  # the read ran into "no more data"
+            if finished and doc_type is None and not replies:
+                raise ended from None  # no such document
             for reply in replies:
                 if isinstance(reply, cmd.FnOpenDocumentReply):
                     data = reply.data

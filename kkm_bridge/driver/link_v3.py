@@ -796,7 +796,8 @@ class V3Link:
         except BaseException:
             for task in acks:
                 task.cancel()
-            await self._drop(inflight)
+            if inflight:  # (none left after a step's failure: no coroutine for nothing)
+                await self._drop(inflight)
             if acks:  # (gather of nothing is a no-op: skipped)
                 await asyncio.gather(*acks, return_exceptions=True)
             raise

@@ -119,6 +119,29 @@ async def test_read_document_by_number(rig: Rig, driver: AtolDriver) -> None:
     assert_matches(rig.sim, opened)
 
 
+async def test_expected_no_more_data_ends_a_run_without_an_exception(rig: Rig, driver: AtolDriver) -> None:
+    """The status probe past the last document and a document read running past its last TLV end in
+    "no more data" on purpose: the run returns the replies before it and keeps the refusal aside; a
+    read of a document that does not exist still raises it."""
+    sale = (await driver.fiscalize(receipt())).document
+    opened = await driver.read_document(1)  # the shift-open document: fewer TLVs than the first batch reads
+    assert opened.kind is DocumentKind.SHIFT_OPEN
+    ended = driver.last_run_end
+    assert isinstance(ended, atol.NoMoreData) and ended.step is not None
+    assert ended.step.name.startswith("read TLV ")
+    status = await driver.status()
+    assert status.last_document_number == sale.number
+    ended = driver.last_run_end
+    assert isinstance(ended, atol.NoMoreData) and ended.step is not None
+    assert ended.step.name == f"open document {sale.number + 1}" and ended.step.index == 2
+    with pytest.raises(atol.NoMoreData) as missing:
+        await driver.read_document(sale.number + 5)
+    assert missing.value.step is not None and missing.value.step.name == f"open document {sale.number + 5}"
+    # A successful run leaves nothing aside.
+    await driver.open_drawer()
+    assert driver.last_run_end is None
+
+
 async def test_print_text_drawer_and_clock(rig: Rig, driver: AtolDriver) -> None:
     await driver.print_text(["Hello", "Сәлем"])
     text = rig.sim.device.tape[-1].text()
