@@ -119,6 +119,19 @@ def test_wrong_passwords(sim: Simulator) -> None:
     assert host.call(cmd.EnterMode(2, 30)) == err(E.NOT_ALLOWED_IN_MODE)
 
 
+def test_repeated_short_commands_are_answered_alike(sim: Simulator) -> None:
+    """Short payloads' decodings are kept (Dispatcher.execute): a repeat is still checked and recorded."""
+    host = InProcessHost(sim)
+    wrong_access = InProcessHost(sim, password=1234)
+    before = sim.dispatcher.executed_count
+    for _ in range(3):
+        assert wrong_access.call(cmd.DeviceState()) == err(E.WRONG_PASSWORD)
+        assert isinstance(host.call(cmd.DeviceState()), cmd.DeviceStateReply)
+    assert sim.dispatcher.executed_count == before + 6
+    assert list(sim.dispatcher.executed)[-6:] == [cmd.DeviceState()] * 6
+    assert host.call(cmd.LastError()) == cmd.LastErrorReply(0, 0)
+
+
 def test_commands_need_their_mode(host: InProcessHost) -> None:
     assert host.call(cmd.OpenReceipt(0, 1)) == err(E.NOT_ALLOWED_IN_MODE)
     assert host.call(cmd.ZReport()) == err(E.NOT_ALLOWED_IN_MODE)
