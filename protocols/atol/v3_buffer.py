@@ -118,7 +118,10 @@ HostMessage = Add | Ack | Req | Abort | AckAdd
 def encode_host(msg: HostMessage) -> bytes:
     """Host message -> frame DATA."""
     if isinstance(msg, Add):
-        return bytes((ADD, _byte("flags", int(msg.flags)), _byte("tid", msg.tid))) + msg.payload
+        tid, flags = msg.tid, msg.flags
+        if flags is _NEED_RESULT and type(tid) is int and 0 <= tid <= 0xFF:  # the usual ADD, checked inline
+            return bytes((ADD, 1, tid)) + msg.payload
+        return bytes((ADD, _byte("flags", int(flags)), _byte("tid", tid))) + msg.payload
     if isinstance(msg, Ack):
         return bytes((ACK, _byte("tid", msg.tid)))
     if isinstance(msg, Req):
@@ -132,6 +135,7 @@ def encode_host(msg: HostMessage) -> bytes:
 
 
 _FLAGS_BY_BYTE: dict[int, AddFlags] = {}
+_NEED_RESULT: Final = AddFlags.NEED_RESULT
 
 
 def _add_flags(value: int) -> AddFlags:
@@ -150,7 +154,11 @@ def decode_host(data: bytes) -> HostMessage:
     code = data[0]
     n = len(data)
     if code == ADD and n >= 3:
-        return Add(tid=data[2], payload=bytes(data[3:]), flags=_add_flags(data[1]))
+        flags = _FLAGS_BY_BYTE.get(data[1])  # (`_add_flags` without its call, once it has met the value)
+        if flags is None:
+            flags = _add_flags(data[1])
+        # (positional, and no copy of a slice of bytes: one ADD per task)
+        return Add(data[2], data[3:] if type(data) is bytes else bytes(data[3:]), flags)
     if code == ACK and n == 2:
         return Ack(data[1])
     if code == REQ and n == 2:
@@ -227,8 +235,9 @@ def decode_device(data: bytes) -> TaskStatus:
     state = _STATES.get(first)
     if state is None:
         raise ProtocolError(f"unknown task status byte {first:#04x}")
+    exact = type(data) is bytes  # (a slice of bytes is bytes already: no copy call per status)
     if first in _WITH_TID:
         if len(data) < 2:
             raise ProtocolError(f"{state.name} without a task id")
-        return TaskStatus(state, data[1], bytes(data[2:]))
-    return TaskStatus(state, None, bytes(data[1:]))
+        return TaskStatus(state, data[1], data[2:] if exact else bytes(data[2:]))
+    return TaskStatus(state, None, data[1:] if exact else bytes(data[1:]))
