@@ -54,7 +54,7 @@ def command_code(payload: bytes) -> int | None:
 #: application command of the task the frame is about; `final` is True when the frame carries that
 #: task's result (A3/A4/A5 or async A6/A7): command-specific faults hit only those. Plain arguments,
 #: not an object: two frames per device task, each built an object the simulator only unpacked.
-Emit = Callable[[bytes, bool, "int | None", bool], None]
+Emit = Callable[[bytes, bool, int | None, bool], None]
 
 
 class LinkV3:
