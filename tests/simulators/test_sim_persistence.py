@@ -12,6 +12,15 @@ from simulators.atol import DeviceConfig, FiscalMemory, ManualClock, Simulator, 
 from simulators.atol.testing import InProcessHost
 
 
+def registered(tmp_path: Path, clock: ManualClock) -> tuple[Path, Simulator, InProcessHost]:
+    """A simulator with a state file in `tmp_path`, registered and in registration mode."""
+    path = tmp_path / "sim.db"
+    sim = Simulator(DeviceConfig(), state_path=path, clock=clock)
+    host = InProcessHost(sim)
+    open_registration(host)
+    return path, sim, host
+
+
 def test_state_survives_a_restart(tmp_path: Path, clock: ManualClock) -> None:
     path = tmp_path / "sim.db"
     first = Simulator(DeviceConfig(), state_path=path, clock=clock)
@@ -48,10 +57,7 @@ def test_registration_data_belongs_to_the_state_file(tmp_path: Path, clock: Manu
 
 
 def test_commits_are_durable_transactions_in_one_file(tmp_path: Path, clock: ManualClock) -> None:
-    path = tmp_path / "sim.db"
-    sim = Simulator(DeviceConfig(), state_path=path, clock=clock)
-    host = InProcessHost(sim)
-    open_registration(host)
+    path, sim, host = registered(tmp_path, clock)
     for _ in range(3):
         sell(host, ITEMS[:1], [])
     db = sim.memory._conn()
@@ -69,10 +75,7 @@ def test_commits_are_durable_transactions_in_one_file(tmp_path: Path, clock: Man
 
 
 def test_a_failed_commit_changes_nothing(tmp_path: Path, clock: ManualClock) -> None:
-    path = tmp_path / "sim.db"
-    sim = Simulator(DeviceConfig(), state_path=path, clock=clock)
-    host = InProcessHost(sim)
-    open_registration(host)
+    path, sim, host = registered(tmp_path, clock)
     sell(host, ITEMS[:1], [])
     memory = sim.memory
     duplicate = memory.documents[-1]  # same number again: the INSERT fails inside the transaction
@@ -90,10 +93,7 @@ def test_extra_data_is_stored_whenever_it_changed(tmp_path: Path, clock: ManualC
     one whose first commit failed, must still reach the file."""
     import pytest
 
-    path = tmp_path / "sim.db"
-    sim = Simulator(DeviceConfig(), state_path=path, clock=clock)
-    host = InProcessHost(sim)
-    open_registration(host)
+    path, sim, host = registered(tmp_path, clock)
     memory = sim.memory
 
     def stored_extra() -> dict:  # type: ignore[type-arg]
@@ -122,10 +122,7 @@ def test_extra_data_is_stored_whenever_it_changed(tmp_path: Path, clock: ManualC
 
 
 def test_documents_past_the_last_one_are_absent(tmp_path: Path, clock: ManualClock) -> None:
-    path = tmp_path / "sim.db"
-    sim = Simulator(DeviceConfig(), state_path=path, clock=clock)
-    host = InProcessHost(sim)
-    open_registration(host)
+    path, sim, host = registered(tmp_path, clock)
     sell(host, ITEMS[:1], [])
     memory = sim.memory
     memory._cache.clear()  # read from the file, not the cache
@@ -150,10 +147,7 @@ def test_not_a_state_file(tmp_path: Path) -> None:
 
 
 def test_power_cut_reloads_from_disk(tmp_path: Path, clock: ManualClock) -> None:
-    path = tmp_path / "sim.db"
-    sim = Simulator(DeviceConfig(), state_path=path, clock=clock)
-    host = InProcessHost(sim)
-    open_registration(host)
+    path, sim, host = registered(tmp_path, clock)
     sell(host, ITEMS[:1], [])
     host.call_ok(cmd.OpenReceipt(0, 1))
     sim.power_cut()
