@@ -22,6 +22,9 @@ dependency. Every field has a default, so the smallest useful file is one ``[[de
     periods = [{since = 2020-01-01, rates = ["12", "0", "none"]},
                {since = 2026-01-01, rates = ["16", "10", "5", "0", "none"]}]
 
+    [journal]
+    writes = "inline"                  # or "thread" where an fsync takes milliseconds (SD card, network disk)
+
     [http]
     allowed_origins = ["https://shop.example"]   # browsers from other origins are refused (loopback is allowed)
     public_url = "http://127.0.0.1:8080"           # base of the qr_code links; default: the listen address
@@ -92,6 +95,9 @@ DEFAULT_TAX_TABLES: Mapping[str, Mapping[int, str]] = {
     "UZ": {1: "12", 2: "0", 3: "none"},
     "RU": {1: "20", 2: "10", 3: "0", 4: "none", 5: "20/120", 6: "10/110"},
 }
+
+#: Values of ``[journal] writes`` (``kkm_bridge.journal.aio``).
+JOURNAL_WRITES = ("inline", "thread")
 
 #: Values of ``[[devices]] unsupported_text`` (``kkm_bridge.driver.text.POLICIES``).
 UNSUPPORTED_TEXT_POLICIES = ("reject", "transliterate")
@@ -194,6 +200,9 @@ class Config:
     devices: tuple[DeviceSettings, ...] = ()
     limits: Limits = field(default_factory=Limits)
     http: HttpSettings = field(default_factory=HttpSettings)
+    #: ``[journal] writes``: "inline" runs the device workers' journal writes on the event loop (they are on
+    #: the device's critical path), "thread" in a worker thread (for disks whose fsync takes milliseconds).
+    journal_writes: str = "inline"
     #: Tax profiles by country: the built-in ones, replaced by any ``[tax_profiles.XX]`` table.
     tax_profiles: Mapping[str, TaxProfile] = field(default_factory=lambda: dict(DEFAULT_PROFILES))
     #: True when no config file was given: the demo cashbox and a development key file.
@@ -340,7 +349,7 @@ def _device(raw: Mapping[str, Any], index: int, state_dir: Path,
 
 def config_from_mapping(data: Mapping[str, Any], base_dir: Path | None = None) -> Config:
     """Build a ``Config`` from parsed TOML; relative paths are relative to ``base_dir`` (the file's folder)."""
-    _only(data, {"listen", "state_dir", "api_keys", "devices", "limits", "http", "tax_profiles"}, "")
+    _only(data, {"listen", "state_dir", "api_keys", "devices", "limits", "http", "tax_profiles", "journal"}, "")
     host, port = parse_listen(data["listen"]) if "listen" in data else (DEFAULT_HOST, DEFAULT_PORT)
     raw_dir = data.get("state_dir")
     if raw_dir is None:
@@ -375,9 +384,15 @@ def config_from_mapping(data: Mapping[str, Any], base_dir: Path | None = None) -
     if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
         raise ConfigError("bad_config", "/http/allowed_origins", "allowed_origins must be a list of origins")
     http = HttpSettings(tuple(o.rstrip("/") for o in origins), http_raw.get("public_url"))
+    journal_raw = _table(data.get("journal", {}), "/journal")
+    _only(journal_raw, {"writes"}, "/journal")
+    journal_writes = journal_raw.get("writes", "inline")
+    if journal_writes not in JOURNAL_WRITES:
+        raise ConfigError("bad_config", "/journal/writes", f"writes must be one of {', '.join(JOURNAL_WRITES)}")
     return Config(
         host=host, port=port, state_dir=state_dir, api_keys=tuple(keys), devices=devices,
         limits=_limits(_table(data.get("limits", {}), "/limits")), http=http, tax_profiles=profiles,
+        journal_writes=journal_writes,
     )
 
 

@@ -139,7 +139,7 @@ class Daemon:
         cls, config: Config, *, device_factory: Callable[[DeviceSettings], FiscalDevice] = make_device
     ) -> Daemon:
         notify_status("opening the journal")
-        journal = await AsyncJournal.open(config.journal_path)
+        journal = await AsyncJournal.open(config.journal_path, inline_writes=config.journal_writes == "inline")
         try:
             auth = Authenticator(config.api_keys, load_secret(config.state_dir), config.limits.token_ttl)
             manager = DeviceManager(journal, config=WorkerConfig(queue_size=config.limits.queue_size))

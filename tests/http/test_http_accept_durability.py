@@ -31,3 +31,12 @@ async def test_sync_sales_defer_the_accept_fsync_async_ones_do_not(api: Api, sim
     assert journal.pragma("synchronous") == 2  # FULL for everything else
     # The synchronous sale's record and result are in the file as usual.
     assert journal.get(check["fiscal_check_id"]).state.value == "done"
+
+
+async def test_the_journal_writes_setting_reaches_the_daemon(start_api: Any, config: Any, simulator: Simulator) -> None:
+    import dataclasses
+
+    api = await start_api(dataclasses.replace(config, journal_writes="thread"))
+    assert api.daemon.services.journal.inline_writes is False
+    status, check, _ = await api.post("/api/v1/check/sell", sell_body())
+    assert status == 200 and check["fiscal_sign"]

@@ -120,3 +120,13 @@ def test_json_log_lines_carry_extras() -> None:
     record.check_id = "CHK1"
     line = json.loads(JsonLogFormatter().format(record))
     assert line["msg"] == "sold x" and line["check_id"] == "CHK1" and line["level"] == "info"
+
+
+def test_journal_writes_setting(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, '[[devices]]\nuri = "sim://x"\n')).journal_writes == "inline"
+    config = load_config(write(tmp_path, '[journal]\nwrites = "thread"\n[[devices]]\nuri = "sim://x"\n'))
+    assert config.journal_writes == "thread"
+    for bad, path in (('[journal]\nwrites = "async"\n', "/journal/writes"), ('[journal]\nfsync = 1\n', "/journal/fsync")):
+        with pytest.raises(ConfigError) as caught:
+            load_config(write(tmp_path, bad + '[[devices]]\nuri = "sim://x"\n'))
+        assert caught.value.path == path

@@ -42,3 +42,32 @@ async def test_async_round_trip(journal_path: Path) -> None:
         assert (await aj.counts())[JobState.DONE] == 2
     finally:
         await aj.close()
+
+
+@pytest.mark.parametrize("inline", [True, False])
+async def test_worker_writes_run_inline_or_in_a_thread(journal_path: Path, inline: bool) -> None:
+    """``inline_writes``: the workers' writes (and a non-durable accept) run on the loop's thread; reads and a
+    durable accept always go to a thread. ``facts_for`` runs inside the write, so it tells where that was."""
+    import threading
+
+    loop_thread = threading.get_ident()
+    aj = await AsyncJournal.open(journal_path, inline_writes=inline)
+    where: list[bool] = []
+
+    def facts(job: object) -> PreflightFacts:
+        where.append(threading.get_ident() == loop_thread)
+        return PreflightFacts(1, 1, False)
+
+    try:
+        assert aj.inline_writes is inline
+        await aj.accept(new_job(idempotency_key="a"), durable=False)
+        await aj.accept(new_job(idempotency_key="b"))
+        first = await aj.claim_and_preflight("kkm1", facts)
+        assert first is not None
+        done, second = await aj.complete_and_claim(first.job_id, JobResult(fiscal_sign="1"), "kkm1", facts)
+        assert done.state is JobState.DONE and second is not None and second.preflight == PreflightFacts(1, 1, False)
+        assert where == [inline, inline]
+        # Both records are in the file, whichever thread wrote them.
+        assert {j.idempotency_key for j in await aj.list_jobs()} == {"a", "b"}
+    finally:
+        await aj.close()
