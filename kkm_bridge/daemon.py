@@ -105,7 +105,8 @@ def embedded_simulator(settings: DeviceSettings) -> str:
         timing = WireTiming(command_seconds=float(options.get("command_delay", 0.0)))
         register_simulator(name, Simulator(sim_config, state_path=options.get("state") or None,
                                            tax_table=dict(tax_table(settings)), timing=timing))
-    return f"sim://{name}"
+    sync = settings.simulator.get("sync")  # "thread": the durability barrier for slow disks (sim_transport)
+    return f"sim://{name}?sync={sync}" if sync else f"sim://{name}"
 
 
 def make_device(settings: DeviceSettings) -> FiscalDevice:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kkm_bridge.transports import Disconnected, TransportTimeout, deadline_in, open_transport
+from kkm_bridge.transports import Disconnected, InvalidAddress, TransportTimeout, deadline_in, open_transport
 from protocols.atol import commands as cmd
 from protocols.atol.v3 import FrameDecoder
 from protocols.atol.v3_buffer import AddFlags, TaskState, decode_device
@@ -132,7 +132,7 @@ async def test_state_file_replies_wait_until_the_commit_is_durable(tmp_path, mon
     synced: list[int] = []
     real_sync = fiscal_memory._datasync
     monkeypatch.setattr(fiscal_memory, "_datasync", lambda fd: (synced.append(os.fstat(fd).st_ino), real_sync(fd))[1])
-    transport = SimTransport(sim)
+    transport = SimTransport(sim, sync="thread")
     await transport.connect()
     codec = HostCodec()
     frame, _, _ = codec.add_frame(cmd.EnterMode(1, 30))
@@ -168,7 +168,7 @@ async def test_a_failed_sync_drops_the_reply_and_the_link(tmp_path, monkeypatch)
     sync = BlockingSync(sim.memory.sync, fail=OSError(5, "Input/output error"))
     sync.release.set()
     monkeypatch.setattr(sim.memory, "sync", sync)
-    transport = SimTransport(sim)
+    transport = SimTransport(sim, sync="thread")
     await transport.connect()
     codec = HostCodec()
     for request in (cmd.EnterMode(1, 30), cmd.OpenShift()):
@@ -227,3 +227,41 @@ async def test_power_cut_after_a_close_over_sim_transport_keeps_the_receipt(tmp_
         reader.close()
     await transport.close()
     sim.close()
+
+
+async def test_inline_sync_commits_with_full_before_the_reply(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The default: the commit fsyncs in place (synchronous=FULL), so the reply that follows it is already
+    durable; the deferred path (and its thread) is not used."""
+    import sqlite3
+
+    sim = Simulator(DeviceConfig(), state_path=tmp_path / "s.db")
+    deferred: list[bool] = []
+    commit = sim.memory.commit
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        deferred.append(sim.memory.defer_sync)
+        return commit(*args, **kwargs)
+
+    monkeypatch.setattr(sim.memory, "commit", spy)
+    monkeypatch.setattr(sim.memory, "sync", lambda: (_ for _ in ()).throw(AssertionError("no deferred sync")))
+    transport = SimTransport(sim)
+    assert transport.sync == "inline"
+    await transport.connect()
+    codec = HostCodec()
+    for request in (cmd.EnterMode(1, 30), cmd.OpenShift()):
+        frame, _, _ = codec.add_frame(request)
+        await exchange(transport, codec, frame)
+    assert deferred == [False] and not sim.memory.unsynced  # the shift-open document, committed at FULL
+    db = sqlite3.connect(tmp_path / "s.db")
+    assert db.execute("SELECT COUNT(*) FROM documents").fetchone()[0] == 1
+    db.close()
+
+
+def test_the_sync_option_in_the_uri() -> None:
+    try:
+        assert open_transport("sim://sync-option").sync == "inline"  # type: ignore[attr-defined]
+        assert open_transport("sim://sync-option?sync=thread").sync == "thread"  # type: ignore[attr-defined]
+        with pytest.raises(InvalidAddress):
+            open_transport("sim://sync-option?sync=sometimes")
+    finally:
+        unregister_simulator("sync-option")
