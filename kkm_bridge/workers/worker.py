@@ -277,6 +277,15 @@ class DeviceWorker:
         else:
             self.queue.release()
         handle = self.handle(job)
+        if outcome.replay and not job.is_terminal:
+            # The replay's snapshot may be stale: the job can have finished (recovery, the job in flight)
+            # between the journal's answer and the handle's registration, and its finish resolved no handle
+            # then. Now that the handle is registered, a finish from here on resolves it; one before shows
+            # in the journal.
+            current = await self.journal.get(job.job_id)
+            if current.is_terminal and not handle.done:
+                self._handles.pop(job.job_id, None)
+                handle._resolve(current)
         # Per-job INFO lines: their arguments and extras are only built when INFO is on.
         if log.isEnabledFor(logging.INFO):
             log.info("worker %s: %s job %s (%s, priority %s)", self.device_id,
